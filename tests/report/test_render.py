@@ -1,0 +1,106 @@
+"""The report: every experiment and verdict appears, stored strings are escaped, works offline."""
+
+from __future__ import annotations
+
+import re
+from html.parser import HTMLParser
+from pathlib import Path
+
+import pytest
+
+from mathdl.atlas import Preset, experiments
+from mathdl.report import slug, write_report
+from mathdl.runner import reproduce
+from mathdl.store import RunRecord, RunStatus, RunStore
+
+HOSTILE = '<script>alert("x")</script>&'
+
+
+class _Page(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[str] = []
+        self.text: list[str] = []
+        self.refs: list[str] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append(tag)
+        self.refs += [v for k, v in attrs if k in ("href", "src") and v]
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def parse(path: Path) -> _Page:
+    page = _Page()
+    page.feed(path.read_text(encoding="utf-8"))
+    return page
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    home = tmp_path_factory.mktemp("home")
+    store = RunStore.open(home)
+    records = reproduce(store, preset=Preset.QUICK)
+    hostile = RunRecord(
+        run_id="hostile-1", experiment=f"evil/{HOSTILE}", topic="evil", title=HOSTILE,
+        reference=HOSTILE, preset="quick", seed=0, config={"label": HOSTILE},
+        status=RunStatus.COMPLETED,
+        result={"metrics": {HOSTILE: 1.0}, "series": {},
+                "claims": [{"name": HOSTILE, "statement": HOSTILE, "reference": HOSTILE,
+                            "predicted": 1.0, "measured": 2.0, "tolerance": 0.1,
+                            "tolerance_kind": "absolute", "kind": "value", "holds": False}]},
+        error=None, started_at="2026-01-01T00:00:00", ended_at="2026-01-01T00:00:00",
+        wall_seconds=0.1, versions={"mathdl": HOSTILE}, device=HOSTILE, git_commit=None,
+        figures={HOSTILE: "<svg xmlns='http://www.w3.org/2000/svg'/>"},
+    )
+    store.add(hostile)
+    index = write_report(store, home / "report")
+    return index, records
+
+
+def test_index_lists_every_experiment_and_verdict(built):
+    index, records = built
+    page = parse(index)
+    text = " ".join(page.text)
+    for exp in experiments():
+        assert exp.name in text and exp.title in text
+    holding = sum(r.n_holding for r in records)
+    assert holding > 0 and text.count("holds") >= holding
+    assert "fails" in text  # the hostile run's failing claim
+    for record in records:
+        for claim in record.claims:
+            assert claim["name"] in text
+
+
+def test_every_experiment_has_a_page_with_its_figures(built):
+    index, records = built
+    for record in records:
+        page_path = index.parent / "experiments" / f"{slug(record.experiment)}.html"
+        page = parse(page_path)
+        figures = [r for r in page.refs if r.endswith(".svg")]
+        assert len(figures) == len(record.figures) >= 1
+        for ref in figures:
+            assert (page_path.parent / ref).resolve().is_file()
+
+
+def test_stored_strings_are_escaped(built):
+    index, _ = built
+    pages = [index, *index.parent.glob("experiments/*.html")]
+    for path in pages:
+        html = path.read_text(encoding="utf-8")
+        assert "<script>" not in html
+        assert "script" not in parse(path).tags
+    evil = [p for p in pages if p.name.startswith("evil")]
+    assert len(evil) == 1 and "&lt;script&gt;" in evil[0].read_text(encoding="utf-8")
+
+
+def test_report_is_offline(built):
+    index, _ = built
+    for path in [index, *index.parent.glob("experiments/*.html")]:
+        assert not re.search(r"""(src|href)=["']?(https?:)?//""", path.read_text("utf-8"))
+
+
+def test_empty_store_gives_a_page(home):
+    index = write_report(RunStore.open(home), home / "report")
+    assert "No runs are stored yet" in index.read_text("utf-8")

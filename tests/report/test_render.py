@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from mathdl.atlas import Preset, experiments
+from mathdl.atlas import Preset, experiments, get_experiment
 from mathdl.report import slug, write_report
 from mathdl.runner import reproduce
 from mathdl.store import RunRecord, RunStatus, RunStore
@@ -44,7 +44,7 @@ def built(tmp_path_factory):
     records = reproduce(store, preset=Preset.QUICK)
     hostile = RunRecord(
         run_id="hostile-1", experiment=f"evil/{HOSTILE}", topic="evil", title=HOSTILE,
-        reference=HOSTILE, preset="quick", seed=0, config={"label": HOSTILE},
+        reference=HOSTILE, description=HOSTILE, preset="quick", seed=0, config={"label": HOSTILE},
         status=RunStatus.COMPLETED,
         result={"metrics": {HOSTILE: 1.0}, "series": {},
                 "claims": [{"name": HOSTILE, "statement": HOSTILE, "reference": HOSTILE,
@@ -78,6 +78,7 @@ def test_every_experiment_has_a_page_with_its_figures(built):
     for record in records:
         page_path = index.parent / "experiments" / f"{slug(record.experiment)}.html"
         page = parse(page_path)
+        assert get_experiment(record.experiment).description in " ".join(page.text)
         figures = [r for r in page.refs if r.endswith(".svg")]
         assert len(figures) == len(record.figures) >= 1
         for ref in figures:

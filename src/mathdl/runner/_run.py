@@ -124,6 +124,7 @@ def execute(
         topic=experiment.topic,
         title=experiment.title,
         reference=experiment.reference,
+        description=experiment.description,
         preset=preset.value,
         seed=seed,
         config=config_to_dict(config),

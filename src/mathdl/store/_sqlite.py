@@ -29,6 +29,7 @@ CREATE TABLE IF NOT EXISTS runs (
     topic        TEXT NOT NULL,
     title        TEXT NOT NULL,
     reference    TEXT NOT NULL,
+    description  TEXT NOT NULL DEFAULT '',
     preset       TEXT NOT NULL,
     seed         INTEGER NOT NULL,
     status       TEXT NOT NULL CHECK (status IN ('completed', 'failed')),
@@ -86,6 +87,7 @@ class RunRecord:
     device: str
     git_commit: str | None
     figures: dict[str, str] = field(default_factory=dict)
+    description: str = ""
 
     @property
     def claims(self) -> list[dict[str, Any]]:
@@ -105,7 +107,7 @@ class RunRecord:
 
 
 _COLUMNS = (
-    "run_id", "experiment", "topic", "title", "reference", "preset", "seed", "status", "config",
+    "run_id", "experiment", "topic", "title", "reference", "description", "preset", "seed", "status", "config",
     "result", "error", "n_claims", "n_holding", "started_at", "ended_at", "wall_seconds",
     "versions", "device", "git_commit",
 )
@@ -241,6 +243,7 @@ def _record_to_row(r: RunRecord) -> dict[str, Any]:
         "topic": r.topic,
         "title": r.title,
         "reference": r.reference,
+        "description": r.description,
         "preset": r.preset,
         "seed": int(r.seed),
         "status": r.status.value,
@@ -265,6 +268,7 @@ def _row_to_record(row: sqlite3.Row, figures: dict[str, str]) -> RunRecord:
         topic=row["topic"],
         title=row["title"],
         reference=row["reference"],
+        description=row["description"],
         preset=row["preset"],
         seed=int(row["seed"]),
         config=json.loads(row["config"]),

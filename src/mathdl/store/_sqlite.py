@@ -107,9 +107,9 @@ class RunRecord:
 
 
 _COLUMNS = (
-    "run_id", "experiment", "topic", "title", "reference", "description", "preset", "seed", "status", "config",
-    "result", "error", "n_claims", "n_holding", "started_at", "ended_at", "wall_seconds",
-    "versions", "device", "git_commit",
+    "run_id", "experiment", "topic", "title", "reference", "description", "preset", "seed",
+    "status", "config", "result", "error", "n_claims", "n_holding", "started_at", "ended_at",
+    "wall_seconds", "versions", "device", "git_commit",
 )
 
 

@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 TORCH ?= torch==2.13.0
 STAMP := $(VENV)/.mathdl-installed
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test lint bench bench-peers clean
 
 setup: $(STAMP)
 
@@ -27,6 +27,16 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/approximation_interpolation.py
+	$(BIN)/python benchmarks/kernels_vs_neural_tangents.py
+
+# The peers need pinned JAX releases: a separate environment, never a dependency of mathdl.
+PEERS := .venv-peers
+bench-peers:
+	test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/python -m pip install --quiet --disable-pip-version-check "$(TORCH)"
+	$(PEERS)/bin/python -m pip install --quiet --disable-pip-version-check -e . \
+		jax==0.4.30 jaxlib==0.4.30 tf2jax==0.3.6 neural-tangents==0.6.5
+	$(PEERS)/bin/python benchmarks/kernels_vs_neural_tangents.py
 
 clean:
-	rm -rf $(VENV) mathdl-runs .pytest_cache
+	rm -rf $(VENV) $(PEERS) mathdl-runs .pytest_cache

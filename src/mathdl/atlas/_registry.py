@@ -10,6 +10,7 @@ from ._protocol import Experiment
 # Each topic's experiments module registers its experiments when imported.
 TOPIC_MODULES: tuple[str, ...] = (
     "mathdl.approximation.experiments",
+    "mathdl.kernels.experiments",
 )
 
 _REGISTRY: dict[str, Experiment] = {}

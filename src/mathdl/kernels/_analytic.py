@@ -247,11 +247,11 @@ class Dense:
 
     def __call__(self, k: Kernel) -> Kernel:
         sw2, sb2 = float(self.weight_var), float(self.bias_var)
-        nngp = sw2 * k.nngp + sb2
+        nngp = torch.mul(k.nngp, sw2).add_(sb2)
         if self.parameterization is Parameterization.NTK:
-            ntk = nngp + sw2 * k.ntk
+            ntk = torch.add(nngp, k.ntk, alpha=sw2)
         else:
-            ntk = k.nngp + 1.0 + sw2 * k.ntk
+            ntk = torch.add(k.nngp, k.ntk, alpha=sw2).add_(1.0)
         return Kernel(nngp=nngp, ntk=ntk, var1=sw2 * k.var1 + sb2, var2=sw2 * k.var2 + sb2)
 
 
@@ -266,15 +266,15 @@ def _apply_pair(
     nngp, dot = pair(k.var1[:, None], k.nngp, k.var2[None, :])
     var1 = pair(k.var1, k.var1, k.var1)[0]
     var2 = pair(k.var2, k.var2, k.var2)[0]
-    return Kernel(nngp=nngp, ntk=dot * k.ntk, var1=var1, var2=var2)
+    return Kernel(nngp=nngp, ntk=dot.mul_(k.ntk), var1=var1, var2=var2)
 
 
 def _correlation(s11: Tensor, s12: Tensor, s22: Tensor) -> tuple[Tensor, Tensor]:
     r""":math:`\sqrt{\Sigma_{11}\Sigma_{22}}` and the correlation clamped to [-1, 1] (0 if the
     product of variances vanishes)."""
-    norm = torch.sqrt(s11 * s22)
+    norm = torch.mul(s11, s22).sqrt_()
     if bool((s11 > 0).all()) and bool((s22 > 0).all()):  # the usual case: no guard needed
-        return norm, (s12 / norm).clamp(-1.0, 1.0)
+        return norm, torch.div(s12, norm).clamp_(-1.0, 1.0)
     safe = torch.where(norm > 0, norm, torch.ones_like(norm))
     rho = torch.where(norm > 0, s12 / safe, torch.zeros_like(norm)).clamp(-1.0, 1.0)
     return norm, rho
@@ -282,11 +282,11 @@ def _correlation(s11: Tensor, s12: Tensor, s22: Tensor) -> tuple[Tensor, Tensor]
 
 def _relu_pair(s11: Tensor, s12: Tensor, s22: Tensor) -> tuple[Tensor, Tensor]:
     norm, rho = _correlation(s11, s12, s22)
-    theta = torch.arccos(rho)
-    sin = torch.sqrt(torch.clamp(1.0 - rho * rho, min=0.0))
-    pi_minus = math.pi - theta
-    nngp = norm * (sin + pi_minus * rho) / (2.0 * math.pi)
-    dot = pi_minus / (2.0 * math.pi)
+    # In-place on fresh temporaries: the recursion is memory-bound, each pass counts.
+    pi_minus = torch.arccos(rho).neg_().add_(math.pi)  # pi - theta
+    sin = torch.mul(rho, rho).neg_().add_(1.0).clamp_(min=0.0).sqrt_()
+    nngp = torch.mul(pi_minus, rho).add_(sin).mul_(norm).mul_(1.0 / (2.0 * math.pi))
+    dot = pi_minus.mul_(1.0 / (2.0 * math.pi))
     return nngp, dot
 
 

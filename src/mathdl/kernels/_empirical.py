@@ -179,6 +179,9 @@ def _contract(j1: list[Tensor], j2: list[Tensor], reduced: bool) -> Tensor:
     return total.reshape(b1, k, b2, k).permute(0, 2, 1, 3)
 
 
+_JACOBIAN_CACHE_BYTES = 2 * 2**30
+
+
 def _ntk_contraction(
     f: _PerSample,
     theta: _Params,
@@ -191,12 +194,16 @@ def _ntk_contraction(
     n1, n2 = x1.shape[0], x2.shape[0]
     out: Tensor | None = None
     reduced = trace
-    cached = None
-    if not symmetric and n2 <= block_size:
-        cached = _block_jacobians(f, theta, x2)
+    # The x2 blocks' Jacobians are kept between x1 blocks while they fit in _JACOBIAN_CACHE_BYTES
+    # (then each is computed once); past that they are recomputed per block pair, so memory
+    # stays at a few blocks whatever n2 is.
+    cache: dict[int, list[Tensor]] = {}
+    cache_bytes = 0
     for s1 in range(0, n1, block_size):
         e1 = min(s1 + block_size, n1)
-        j1 = _block_jacobians(f, theta, x1[s1:e1])
+        j1 = cache.get(s1) if symmetric else None
+        if j1 is None:
+            j1 = _block_jacobians(f, theta, x1[s1:e1])
         if out is None:
             k = j1[0].shape[1]
             reduced = trace or k == 1
@@ -208,11 +215,16 @@ def _ntk_contraction(
             e2 = min(s2 + block_size, n2)
             if symmetric and s2 == s1:
                 j2 = j1
-            elif cached is not None:
-                j2 = cached
+            elif s2 in cache:
+                j2 = cache[s2]
             else:
                 j2 = _block_jacobians(f, theta, x2[s2:e2])
+                size = sum(j.numel() * j.element_size() for j in j2)
+                if cache_bytes + size <= _JACOBIAN_CACHE_BYTES:
+                    cache[s2], cache_bytes = j2, cache_bytes + size
             out[s1:e1, s2:e2] = _contract(j1, j2, reduced)
+        if symmetric:
+            cache.pop(s1, None)  # never needed again
     assert out is not None
     return out, reduced
 

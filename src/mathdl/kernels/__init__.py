@@ -17,6 +17,7 @@ from mathdl.kernels._analytic import (
 from mathdl.kernels._empirical import NTKStrategy, empirical_ntk, jacobian_features
 from mathdl.kernels._networks import FullyConnectedNetwork
 from mathdl.kernels._predictors import Dynamics, kernel_ridge, nngp_posterior, ntk_predictor
+from mathdl.kernels._sklearn import InfiniteWidthRegressor, PredictorKind
 
 __all__ = [
     "Activation",
@@ -25,9 +26,11 @@ __all__ = [
     "Dynamics",
     "Erf",
     "FullyConnectedNetwork",
+    "InfiniteWidthRegressor",
     "Kernel",
     "NTKStrategy",
     "Parameterization",
+    "PredictorKind",
     "ReLU",
     "Serial",
     "empirical_ntk",

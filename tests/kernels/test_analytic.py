@@ -20,6 +20,7 @@ from mathdl.kernels._analytic import (
     ReLU,
     Serial,
     fully_connected,
+    kernel_diagonal,
     kernel_fn,
     nngp_kernel,
     ntk_kernel,
@@ -385,3 +386,36 @@ def test_validation() -> None:
     with pytest.raises(ValueError, match="ntk"):
         Kernel(nngp=torch.zeros(2, 3), ntk=torch.zeros(3, 2), var1=torch.ones(2),
                var2=torch.ones(3))
+
+
+@pytest.mark.parametrize("parameterization", list(Parameterization))
+@pytest.mark.parametrize(
+    "activation",
+    [ActivationKind.RELU, ActivationKind.ERF, Activation(torch.tanh, order=24)],
+    ids=["relu", "erf", "tanh-gh"],
+)
+def test_kernel_diagonal_is_the_diagonal_of_kernel_fn(activation, parameterization):
+    # Every layer is elementwise given the variances, so the O(n) diagonal recursion must give
+    # exactly the diagonal of the n x n kernels (kernel_fn copies the variances onto its
+    # diagonal, so the two see the same floating-point inputs).
+    g = torch.Generator().manual_seed(4)
+    x = torch.randn(12, 5, generator=g, dtype=torch.float64) * 1.7
+    layers = fully_connected(3, activation=activation, weight_var=1.5, bias_var=0.2,
+                             parameterization=parameterization)
+    full = kernel_fn(layers, x)
+    diag = kernel_diagonal(layers, x)
+    torch.testing.assert_close(diag.nngp, torch.diagonal(full.nngp), rtol=1e-12, atol=0)
+    torch.testing.assert_close(diag.ntk, torch.diagonal(full.ntk), rtol=1e-12, atol=0)
+    torch.testing.assert_close(diag.var1, full.var1, rtol=1e-12, atol=0)
+
+
+def test_kernel_diagonal_relu_identity_and_errors():
+    # sigma_w^2 = 2, sigma_b^2 = 0, ReLU, NTK parameterisation: Theta(x, x) = 2 (L + 1) |x|^2 / d.
+    x = torch.randn(1000, 7, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    diag = kernel_diagonal(fully_connected(4, weight_var=2.0, bias_var=0.0), x)
+    expected = 2 * 5 * x.square().sum(1) / 7
+    torch.testing.assert_close(diag.ntk, expected, rtol=1e-12, atol=0)
+    with pytest.raises(ValueError, match="layers"):
+        kernel_diagonal("relu", x)
+    with pytest.raises(ValueError, match="x1"):
+        kernel_diagonal(fully_connected(1), x[0])

@@ -122,6 +122,7 @@ __all__ = [
     "ReLU",
     "Serial",
     "fully_connected",
+    "kernel_diagonal",
     "kernel_fn",
     "nngp_kernel",
     "ntk_kernel",
@@ -177,6 +178,14 @@ class Kernel:
     var2: Tensor
 
     def __post_init__(self) -> None:
+        if isinstance(self.nngp, Tensor) and self.nngp.ndim == 1:  # a diagonal kernel
+            for name in ("nngp", "ntk", "var1", "var2"):
+                _check_tensor(getattr(self, name), name, 1)
+                if getattr(self, name).shape != self.nngp.shape:
+                    raise ValueError(f"{name}: expected shape {tuple(self.nngp.shape)} like "
+                                     "nngp in a diagonal kernel")
+            self._check_dtypes()
+            return
         _check_tensor(self.nngp, "nngp", 2)
         _check_tensor(self.ntk, "ntk", 2)
         _check_tensor(self.var1, "var1", 1)
@@ -190,6 +199,9 @@ class Kernel:
             raise ValueError(f"var1: expected shape ({n1},), got {tuple(self.var1.shape)}")
         if self.var2.shape[0] != n2:
             raise ValueError(f"var2: expected shape ({n2},), got {tuple(self.var2.shape)}")
+        self._check_dtypes()
+
+    def _check_dtypes(self) -> None:
         for name in ("ntk", "var1", "var2"):
             t = getattr(self, name)
             if t.dtype != self.nngp.dtype or t.device != self.nngp.device:
@@ -263,7 +275,10 @@ def _apply_pair(
     The variances are the first output at (v, v, v): the same floating-point operations as for
     the cross entries, so a coincident pair keeps Σ(x, x') = Σ(x, x) exactly.
     """
-    nngp, dot = pair(k.var1[:, None], k.nngp, k.var2[None, :])
+    if k.nngp.ndim == 1:  # diagonal kernel: entry i pairs x_i with itself
+        nngp, dot = pair(k.var1, k.nngp, k.var2)
+    else:
+        nngp, dot = pair(k.var1[:, None], k.nngp, k.var2[None, :])
     var1 = pair(k.var1, k.var1, k.var1)[0]
     var2 = pair(k.var2, k.var2, k.var2)[0]
     return Kernel(nngp=nngp, ntk=dot.mul_(k.ntk), var1=var1, var2=var2)
@@ -571,6 +586,35 @@ def _check_inputs(x1: Tensor, x2: Tensor | None) -> None:
 
 
 DEFAULT_BLOCK_SIZE = 512
+
+
+def kernel_diagonal(layers: Callable[[Kernel], Kernel], x: Tensor) -> Kernel:
+    r"""The diagonals :math:`\Sigma(x_i, x_i)` and :math:`\Theta(x_i, x_i)` in :math:`O(n)` memory.
+
+    Propagates a *diagonal* :class:`Kernel` (1-D ``nngp``, ``ntk``, ``var1 = var2``, entry
+    :math:`i` pairing :math:`x_i` with itself) through ``layers``, starting from
+    :math:`\Sigma^0(x, x) = |x|^2 / d`, :math:`\Theta^0 = 0`. Every layer of this module is
+    elementwise, so the result equals the diagonal of :func:`kernel_fn` ``(layers, x)`` without
+    forming the :math:`n \times n` matrices (e.g. the prior variances of a GP posterior).
+
+    Args:
+        layers: a callable ``Kernel -> Kernel``.
+        x: ``(n, d)`` floating inputs.
+
+    Returns:
+        :class:`Kernel` whose four fields have shape ``(n,)``.
+
+    Raises:
+        ValueError: if ``layers`` is not callable or ``x`` is not a non-empty 2-D floating tensor.
+    """
+    if not callable(layers):
+        raise ValueError(f"layers: expected a callable Kernel -> Kernel, got {layers!r}")
+    _check_inputs(x, None)
+    var = x.square().sum(dim=1) / x.shape[1]
+    k = layers(Kernel(nngp=var, ntk=torch.zeros_like(var), var1=var, var2=var))
+    if not isinstance(k, Kernel) or k.nngp.ndim != 1:
+        raise ValueError("layers: expected to map a diagonal Kernel to a diagonal Kernel")
+    return k
 
 
 def kernel_fn(

@@ -198,7 +198,7 @@ def run(
     _raise_on_sigterm()
     err.print(f"running {exp.name} (preset {preset.value}, seed {seed}) …", markup=False)
     try:
-        with _progress() as bar:
+        with _user_errors(), _progress() as bar:  # a store that fails to write: one line, exit 2
             task = bar.add_task(exp.name, total=None)
             record = run_and_store(
                 store, exp, config, preset=preset, seed=seed,
@@ -251,7 +251,7 @@ def reproduce(
     err.print(f"reproducing {len(chosen)} experiments (preset {preset.value}, seed {seed}, "
               f"{jobs} job{'s' if jobs > 1 else ''}) …", markup=False)
     try:
-        with _progress() as bar:
+        with _user_errors(), _progress() as bar:
             task = bar.add_task("atlas", total=len(chosen))
             records = run_all(
                 store, preset=preset, topic=topic, seed=seed, jobs=jobs,

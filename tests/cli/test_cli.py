@@ -144,3 +144,17 @@ def test_console_script_is_installed():
     assert exe is not None
     proc = subprocess.run([exe, "--help"], capture_output=True, text=True, env=cli_env())
     assert proc.returncode == 0 and "reproduce" in proc.stdout
+
+
+def test_a_store_that_fails_to_write_mid_run_is_one_line_exit_2(home):
+    # A trigger that rejects every insert makes the run's final write fail, as a full disk
+    # would (file permissions cannot be used: the tests may run as root).
+    assert mathdl("run", RUNGE, home=home).returncode == 0
+    with sqlite3.connect(home / "runs.sqlite") as con:
+        con.execute("CREATE TRIGGER no_more BEFORE INSERT ON runs "
+                    "BEGIN SELECT RAISE(ABORT, 'disk quota exceeded'); END")
+    proc = mathdl("run", RUNGE, home=home)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "cannot write to the run store" in proc.stderr and "disk quota" in proc.stderr
+    with sqlite3.connect(home / "runs.sqlite") as con:
+        assert con.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 1

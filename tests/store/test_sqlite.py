@@ -137,3 +137,40 @@ def test_two_concurrent_writers_both_succeed(home):
     ids = [r.run_id for r in store.runs()]
     assert len(ids) == len(set(ids)) == 2 * n
     assert {r.experiment for r in store.runs()} == {"t/w1", "t/w2"}
+
+
+_SCHEMA_V1 = """
+CREATE TABLE runs (
+    run_id TEXT PRIMARY KEY, experiment TEXT NOT NULL, topic TEXT NOT NULL, title TEXT NOT NULL,
+    reference TEXT NOT NULL, preset TEXT NOT NULL, seed INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('completed', 'failed')), config TEXT NOT NULL,
+    result TEXT, error TEXT, n_claims INTEGER NOT NULL, n_holding INTEGER NOT NULL,
+    started_at TEXT NOT NULL, ended_at TEXT NOT NULL, wall_seconds REAL NOT NULL,
+    versions TEXT NOT NULL, device TEXT NOT NULL, git_commit TEXT
+);
+CREATE TABLE figures (run_id TEXT NOT NULL, name TEXT NOT NULL, svg TEXT NOT NULL,
+                      PRIMARY KEY (run_id, name));
+INSERT INTO runs VALUES ('old', 't/a', 't', 'T', 'R', 'quick', 0, 'completed', '{}', NULL, NULL,
+                         0, 0, '2026-01-01', '2026-01-01', 1.0, '{}', 'cpu', NULL);
+PRAGMA user_version = 1;
+"""
+
+
+def test_a_version_1_store_is_migrated_and_keeps_its_runs(home):
+    home.mkdir()
+    with sqlite3.connect(home / "runs.sqlite") as con:
+        con.executescript(_SCHEMA_V1)
+    store = RunStore.open(home)
+    old = store.get("old")
+    assert old.experiment == "t/a" and old.description == ""
+    store.add(record("new", description="what is measured"))
+    assert store.get("new").description == "what is measured"
+    assert RunStore.open(home).count() == 2  # opening again is a no-op
+
+
+def test_a_store_from_a_newer_mathdl_is_refused(home):
+    RunStore.open(home)
+    with sqlite3.connect(home / "runs.sqlite") as con:
+        con.execute("PRAGMA user_version = 99")
+    with pytest.raises(StoreError, match="newer than this mathdl"):
+        RunStore.open(home)

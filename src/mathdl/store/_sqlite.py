@@ -19,7 +19,9 @@ from pathlib import Path
 from typing import Any
 
 DB_NAME = "runs.sqlite"
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+# Columns added after version 1, applied to older stores when they are opened: (name, definition).
+_ADDED_COLUMNS = (("description", "TEXT NOT NULL DEFAULT ''"),)
 _BUSY_TIMEOUT_S = 60.0
 
 _SCHEMA = """
@@ -140,7 +142,7 @@ class RunStore:
         try:
             with store._connect() as con:
                 con.executescript(_SCHEMA)
-                con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+                _migrate(con, store.path)
         except sqlite3.Error as exc:
             raise StoreError(f"cannot open the run store {str(store.path)!r}: {exc}") from None
         return store
@@ -234,6 +236,28 @@ class RunStore:
             "SELECT name, svg FROM figures WHERE run_id = ? ORDER BY name", (run_id,)
         ).fetchall()
         return {r[0]: r[1] for r in rows}
+
+
+def _migrate(con: sqlite3.Connection, path: Path) -> None:
+    """Bring an existing store to SCHEMA_VERSION in one transaction (several processes may open
+    the same store at once: the column check runs under the write lock)."""
+    con.execute("BEGIN IMMEDIATE")
+    try:
+        version = int(con.execute("PRAGMA user_version").fetchone()[0])
+        if version > SCHEMA_VERSION:
+            raise StoreError(
+                f"the run store {str(path)!r} has schema version {version}, newer than this "
+                f"mathdl's {SCHEMA_VERSION}: upgrade mathdl"
+            )
+        columns = {row[1] for row in con.execute("PRAGMA table_info(runs)")}
+        for name, definition in _ADDED_COLUMNS:
+            if name not in columns:
+                con.execute(f"ALTER TABLE runs ADD COLUMN {name} {definition}")
+        con.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    con.execute("COMMIT")
 
 
 def _record_to_row(r: RunRecord) -> dict[str, Any]:

@@ -419,3 +419,17 @@ def test_kernel_diagonal_relu_identity_and_errors():
         kernel_diagonal("relu", x)
     with pytest.raises(ValueError, match="x1"):
         kernel_diagonal(fully_connected(1), x[0])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_kernels_on_gpu_equal_cpu(dtype):
+    # Device follows the inputs: the same recursion on CUDA agrees with the CPU to the dtype's
+    # rounding (float32: the ReLU arccos amplifies rounding near correlation 1 to ~sqrt(eps)).
+    x = torch.randn(300, 20, generator=torch.Generator().manual_seed(0), dtype=dtype)
+    layers = fully_connected(3, weight_var=2.0, bias_var=0.1)
+    cpu, gpu = kernel_fn(layers, x, block_size=128), kernel_fn(layers, x.cuda(), block_size=128)
+    assert gpu.ntk.device.type == "cuda"
+    tol = 1e-3 if dtype == torch.float32 else 1e-10
+    torch.testing.assert_close(gpu.ntk.cpu(), cpu.ntk, rtol=tol, atol=0)
+    torch.testing.assert_close(gpu.nngp.cpu(), cpu.nngp, rtol=tol, atol=0)

@@ -433,3 +433,23 @@ def test_kernels_on_gpu_equal_cpu(dtype):
     tol = 1e-3 if dtype == torch.float32 else 1e-10
     torch.testing.assert_close(gpu.ntk.cpu(), cpu.ntk, rtol=tol, atol=0)
     torch.testing.assert_close(gpu.nngp.cpu(), cpu.nngp, rtol=tol, atol=0)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_cross_kernel_with_equal_rows_matches_the_symmetric_kernel(dtype):
+    # kernel_fn(x, x.clone()) must equal kernel_fn(x) exactly on the diagonal: equal rows have
+    # correlation exactly 1 (and a row against its negative exactly -1), whatever the rounding of
+    # the matrix product; otherwise arccos amplifies one ulp to ~sqrt(eps) of the NTK.
+    x = torch.randn(40, 17, generator=torch.Generator().manual_seed(5), dtype=dtype) * 3.1
+    layers = fully_connected(3, weight_var=2.0, bias_var=0.1)
+    sym = kernel_fn(layers, x)
+    cross = kernel_fn(layers, x, x.clone())
+    torch.testing.assert_close(torch.diagonal(cross.ntk), torch.diagonal(sym.ntk), rtol=0, atol=0)
+    torch.testing.assert_close(torch.diagonal(cross.nngp), torch.diagonal(sym.nngp), rtol=0, atol=0)
+    eps = torch.finfo(dtype).eps
+    torch.testing.assert_close(cross.ntk, sym.ntk, rtol=50 * eps, atol=0)
+    # A row against its negative: correlation exactly -1, where a ReLU layer gives exactly
+    # E[relu(u) relu(-u)] = 0 and E[1{u > 0} 1{-u > 0}] = 0 (pi - arccos(-1) = 0).
+    anti = kernel_fn(Serial(Dense(2.0, 0.0), ReLU()), x, -x)
+    assert bool((torch.diagonal(anti.nngp) == 0).all())
+    assert bool((torch.diagonal(anti.ntk) == 0).all())

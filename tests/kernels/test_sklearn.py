@@ -170,17 +170,6 @@ def test_ntk_at_infinite_time_predicts_the_training_targets(x: np.ndarray) -> No
     assert np.abs(model.predict(x) - y).max() < 1e-8
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "kernel_fn(x1, x2) with x1 = x2 computes Sigma^0(x, x) by a matrix product and the "
-        "variances by a sum of squares; they differ by an ulp, and the ReLU derivative kernel "
-        "(pi - arccos rho) / 2pi turns an error e in rho near 1 into sqrt(2e) ~ 1.5e-8, so the "
-        "test-train NTK at a training point is off by ~1e-7 relative to Theta(X, X). Generic "
-        "float64 inputs then interpolate only to ~1e-7. A fix belongs in _analytic (e.g. make "
-        "the cross Gram and the variances agree for equal rows, or propagate 1 - rho)."
-    ),
-)
 def test_ntk_predicts_generic_training_targets_to_1e8() -> None:
     x, y = _data(100, 5, seed=2)
     model = InfiniteWidthRegressor().fit(x, y)

@@ -563,6 +563,16 @@ def _input_kernel(x1: Tensor, x2: Tensor, same: bool) -> Kernel:
     nngp = (x1 @ x2.T) / d
     if same:  # exact diagonal: Σ(x, x) enters the activations as both Σ11 and Σ12
         nngp.diagonal().copy_(var1)
+    else:
+        # Equal (or opposite) rows of x1 and x2 must give Σ12 = ±sqrt(Σ11 Σ22) exactly, as on the
+        # diagonal of the x2=None case: the matrix product and the sums of squares round
+        # differently, and arccos turns an ulp of correlation into sqrt(eps) ~ 1e-8 of kernel.
+        # Snapping correlations within 8 ulps of ±1 changes any other pair by at most the same
+        # O(sqrt(eps)), the accuracy the recursion has there anyway.
+        norm = torch.sqrt(var1[:, None] * var2[None, :])
+        slack = 8.0 * torch.finfo(nngp.dtype).eps * norm
+        nngp = torch.where((nngp - norm).abs() <= slack, norm, nngp)
+        nngp = torch.where((nngp + norm).abs() <= slack, -norm, nngp)
     return Kernel(nngp=nngp, ntk=torch.zeros_like(nngp), var1=var1, var2=var2)
 
 

@@ -60,12 +60,19 @@ class _UserError(Exception):
     pass
 
 
+def _sweep_error_types() -> tuple[type[Exception], ...]:
+    from mathdl.runner import SweepError
+
+    return (SweepError,)
+
+
 @contextlib.contextmanager
 def _user_errors() -> Iterator[None]:
     """Turn bad input into one line on stderr and exit code 2."""
     try:
         yield
-    except (ConfigError, UnknownExperimentError, StoreError, _UserError) as exc:
+    except (ConfigError, UnknownExperimentError, StoreError, _UserError,
+            *_sweep_error_types()) as exc:
         err.print(f"mathdl: error: {exc}", markup=False)
         raise typer.Exit(EXIT_USAGE) from None
 
@@ -275,6 +282,110 @@ def reproduce(
     failed = any(r.status is RunStatus.FAILED for r in records)
     if failed or (strict and any(r.n_holding < r.n_claims for r in records)):
         raise typer.Exit(1)
+
+
+@app.command()
+def sweep(
+    name: Annotated[str, typer.Argument(help="Experiment name, e.g. kernels/ntk-convergence.")],
+    grid: Annotated[list[str] | None, typer.Option(
+        "--grid", help="key=v1,v2,... (repeatable; tuple fields: values separated by ';').",
+        show_default=False)] = None,
+    seeds: Annotated[int, typer.Option("--seeds", help="Seeds 0..K-1 per grid point.")] = 1,
+    preset: PresetOpt = Preset.QUICK,
+    scheduler: Annotated[str | None, typer.Option(
+        "--scheduler", help="Address of a running Dask scheduler (tcp://host:port).")] = None,
+    workers: Annotated[int | None, typer.Option(
+        "--workers", help="Workers of the local Dask cluster (default: one per core).",
+        min=1)] = None,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Only finish a sweep that is already stored.")] = False,
+    home: HomeOpt = None,
+) -> None:
+    """Run an experiment over a parameter grid times seeds, on Dask; resumable."""
+    from mathdl.runner import make_client, parse_grid, plan_sweep, run_sweep
+
+    if scheduler is not None and workers is not None:
+        err.print("mathdl: error: give --scheduler or --workers, not both", markup=False)
+        raise typer.Exit(EXIT_USAGE)
+    with _user_errors():
+        exp = get_experiment(name)
+        parsed = parse_grid(exp, grid or [])
+        record, points = plan_sweep(exp, preset, parsed, seeds)
+        if resume and not _sweep_exists(home, record.sweep_id):
+            raise _UserError(f"--resume: no stored sweep {record.sweep_id} for this command")
+        client = make_client(scheduler, workers)
+        try:
+            store = _store(home)
+        except StoreError:
+            client.close()
+            raise
+    _raise_on_sigterm()
+    err.print(f"sweep {record.sweep_id}: {exp.name}, {len(points)} points "
+              f"({preset.value}, {seeds} seed{'s' if seeds > 1 else ''}) …", markup=False)
+    try:
+        with _user_errors(), _progress() as bar:
+            task = bar.add_task(f"sweep {record.sweep_id}", total=len(points))
+
+            def show(done: int, failed: int, total: int) -> None:
+                bar.update(task, completed=done,
+                           description=f"sweep {record.sweep_id} ({failed} failed)")
+
+            summary = run_sweep(store, record, points, client=client, on_progress=show)
+    except KeyboardInterrupt:
+        err.print(f"mathdl: interrupted; finished points are stored, rerun the command to "
+                  f"resume sweep {record.sweep_id}", markup=False)
+        raise typer.Exit(EXIT_INTERRUPTED) from None
+    finally:
+        client.close()
+    table = Table(title=f"sweep {summary.sweep_id}")
+    for col in ("points", "already stored", "completed now", "failed now"):
+        table.add_column(col)
+    table.add_row(str(summary.total), str(summary.already_stored), str(summary.completed),
+                  str(summary.failed))
+    out.print(table)
+    out.print(f"sweep: {summary.sweep_id}", markup=False)
+
+
+def _sweep_exists(home: Path | None, sweep_id: str) -> bool:
+    path = (home if home is not None else default_home()) / "runs.sqlite"
+    if not path.exists():
+        return False
+    try:
+        _store(home).get_sweep(sweep_id)
+    except KeyError:
+        return False
+    return True
+
+
+@app.command("sweep-show")
+def sweep_show(
+    sweep_id: Annotated[str, typer.Argument(help="Sweep id (printed by 'mathdl sweep').")],
+    as_json: JsonOpt = False,
+    home: HomeOpt = None,
+) -> None:
+    """Show a sweep's points: grid values, seed, status and claims."""
+    from mathdl.runner import sweep_table
+
+    with _user_errors():
+        store = _store(home)
+        try:
+            record = store.get_sweep(sweep_id)
+        except KeyError:
+            raise _UserError(f"unknown sweep {sweep_id!r}") from None
+        rows = sweep_table(store, sweep_id)
+    if as_json:
+        print(json.dumps({"sweep_id": record.sweep_id, "experiment": record.experiment,
+                          "preset": record.preset, "grid": record.grid, "seeds": record.seeds,
+                          "n_points": record.n_points, "points": rows}))
+        return
+    table = Table(title=f"sweep {record.sweep_id}: {record.experiment} "
+                        f"({len(rows)}/{record.n_points} points stored)")
+    for col in (*record.grid, "seed", "status", "claims holding"):
+        table.add_column(col)
+    for row in rows:
+        table.add_row(*(_show_value(row[k]) for k in record.grid), str(row["seed"]),
+                      row["status"], f"{row['holding']}/{row['claims']}")
+    out.print(table)
 
 
 def _check_writable_dir(path: Path) -> None:

@@ -1,4 +1,4 @@
-"""Running experiments: one run, the whole atlas. No mathematics lives here."""
+"""Running experiments: one run, the whole atlas, sweeps. No mathematics lives here."""
 
 from ._run import (
     RunInterrupted,
@@ -12,16 +12,36 @@ from ._run import (
     run_and_store,
     versions,
 )
+from ._sweep import (
+    SweepError,
+    SweepPoint,
+    SweepSummary,
+    execute_point,
+    make_client,
+    parse_grid,
+    plan_sweep,
+    run_sweep,
+    sweep_table,
+)
 
 __all__ = [
     "RunInterrupted",
+    "SweepError",
+    "SweepPoint",
+    "SweepSummary",
     "device_description",
     "execute",
+    "execute_point",
     "git_commit",
+    "make_client",
     "new_run_id",
+    "parse_grid",
+    "plan_sweep",
     "render_svg",
     "reproduce",
     "resolve_config",
     "run_and_store",
+    "run_sweep",
+    "sweep_table",
     "versions",
 ]

@@ -99,8 +99,12 @@ def execute(
     preset: Preset,
     seed: int,
     progress: Progress = no_progress,
+    render_figures: bool = True,
 ) -> RunRecord:
     """Run one experiment and render its figures; return the record (not stored).
+
+    ``render_figures=False`` skips the figures (sweep points: thousands of runs, whose curves
+    the sweep page draws from the stored numbers).
 
     An exception inside the experiment gives a ``failed`` record carrying the error; Ctrl-C or
     SIGTERM raise :class:`RunInterrupted` carrying a ``failed`` record.
@@ -112,7 +116,8 @@ def execute(
     interrupted = False
     try:
         res = experiment.run(config, seed=seed, progress=progress)
-        figures = {name: render_svg(fig) for name, fig in experiment.figure(res).items()}
+        if render_figures:
+            figures = {name: render_svg(fig) for name, fig in experiment.figure(res).items()}
         result = res.to_dict()
     except KeyboardInterrupt:
         interrupted, error = True, "interrupted (KeyboardInterrupt or SIGTERM)"

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 DB_NAME = "runs.sqlite"
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 # Columns added after version 1, applied to older stores when they are opened: (name, definition).
 _ADDED_COLUMNS = (("description", "TEXT NOT NULL DEFAULT ''"),)
 _BUSY_TIMEOUT_S = 60.0
@@ -54,7 +54,35 @@ CREATE TABLE IF NOT EXISTS figures (
     svg     TEXT NOT NULL,
     PRIMARY KEY (run_id, name)
 );
+CREATE TABLE IF NOT EXISTS sweeps (
+    sweep_id    TEXT PRIMARY KEY,
+    experiment  TEXT NOT NULL,
+    preset      TEXT NOT NULL,
+    grid        TEXT NOT NULL,
+    seeds       INTEGER NOT NULL,
+    n_points    INTEGER NOT NULL,
+    created_at  TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS sweep_points (
+    sweep_id   TEXT NOT NULL REFERENCES sweeps (sweep_id),
+    point_key  TEXT NOT NULL,
+    run_id     TEXT NOT NULL REFERENCES runs (run_id),
+    PRIMARY KEY (sweep_id, point_key)
+);
 """
+
+
+@dataclass(frozen=True, kw_only=True)
+class SweepRecord:
+    """A sweep: an experiment at a preset over a grid (``{key: [values]}``) times ``seeds``."""
+
+    sweep_id: str
+    experiment: str
+    preset: str
+    grid: dict[str, list[Any]]
+    seeds: int
+    n_points: int
+    created_at: str
 
 
 class StoreError(RuntimeError):
@@ -160,28 +188,103 @@ class RunStore:
 
     # -- writing --------------------------------------------------------------------------------
 
-    def add(self, record: RunRecord) -> None:
-        """Insert a run and its figures in one transaction."""
-        row = _record_to_row(record)
+    @contextlib.contextmanager
+    def _transaction(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction (BEGIN IMMEDIATE ... COMMIT, rolled back on any error)."""
         try:
             with self._connect() as con:
                 con.execute("BEGIN IMMEDIATE")
                 try:
-                    con.execute(
-                        f"INSERT INTO runs ({', '.join(_COLUMNS)}) "
-                        f"VALUES ({', '.join('?' for _ in _COLUMNS)})",
-                        [row[c] for c in _COLUMNS],
-                    )
-                    con.executemany(
-                        "INSERT INTO figures (run_id, name, svg) VALUES (?, ?, ?)",
-                        [(record.run_id, n, svg) for n, svg in record.figures.items()],
-                    )
+                    yield con
                 except BaseException:
                     con.execute("ROLLBACK")
                     raise
                 con.execute("COMMIT")
         except sqlite3.Error as exc:
             raise StoreError(f"cannot write to the run store {str(self.path)!r}: {exc}") from None
+
+    @staticmethod
+    def _insert_run(con: sqlite3.Connection, record: RunRecord) -> None:
+        row = _record_to_row(record)
+        con.execute(
+            f"INSERT INTO runs ({', '.join(_COLUMNS)}) "
+            f"VALUES ({', '.join('?' for _ in _COLUMNS)})",
+            [row[c] for c in _COLUMNS],
+        )
+        con.executemany(
+            "INSERT INTO figures (run_id, name, svg) VALUES (?, ?, ?)",
+            [(record.run_id, n, svg) for n, svg in record.figures.items()],
+        )
+
+    def add(self, record: RunRecord) -> None:
+        """Insert a run and its figures in one transaction."""
+        with self._transaction() as con:
+            self._insert_run(con, record)
+
+    def add_sweep(self, sweep: SweepRecord) -> None:
+        """Record a sweep (a no-op if a sweep with that id is already stored)."""
+        with self._transaction() as con:
+            con.execute(
+                "INSERT OR IGNORE INTO sweeps (sweep_id, experiment, preset, grid, seeds, "
+                "n_points, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (sweep.sweep_id, sweep.experiment, sweep.preset,
+                 json.dumps(sweep.grid, sort_keys=True), sweep.seeds, sweep.n_points,
+                 sweep.created_at),
+            )
+
+    def add_sweep_points(self, sweep_id: str, points: list[tuple[str, RunRecord]]) -> int:
+        """Store a batch of sweep points ``(point_key, run)`` in one transaction.
+
+        A point already stored (a task that ran twice after a worker died) is skipped, so each
+        point is stored exactly once. Returns the number of points written.
+        """
+        written = 0
+        with self._transaction() as con:
+            for key, record in points:
+                seen = con.execute(
+                    "SELECT 1 FROM sweep_points WHERE sweep_id = ? AND point_key = ?",
+                    (sweep_id, key),
+                ).fetchone()
+                if seen:
+                    continue
+                self._insert_run(con, record)
+                con.execute(
+                    "INSERT INTO sweep_points (sweep_id, point_key, run_id) VALUES (?, ?, ?)",
+                    (sweep_id, key, record.run_id),
+                )
+                written += 1
+        return written
+
+    def sweep_point_keys(self, sweep_id: str) -> set[str]:
+        with self._connect() as con:
+            rows = con.execute(
+                "SELECT point_key FROM sweep_points WHERE sweep_id = ?", (sweep_id,)
+            ).fetchall()
+        return {r[0] for r in rows}
+
+    def get_sweep(self, sweep_id: str) -> SweepRecord:
+        with self._connect() as con:
+            row = con.execute(
+                "SELECT sweep_id, experiment, preset, grid, seeds, n_points, created_at "
+                "FROM sweeps WHERE sweep_id = ?", (sweep_id,),
+            ).fetchone()
+        if row is None:
+            raise KeyError(sweep_id)
+        return SweepRecord(sweep_id=row[0], experiment=row[1], preset=row[2],
+                           grid=json.loads(row[3]), seeds=int(row[4]), n_points=int(row[5]),
+                           created_at=row[6])
+
+    def sweep_runs(self, sweep_id: str) -> list[tuple[str, RunRecord]]:
+        """``(point_key, run)`` of every stored point of a sweep, in storage order."""
+        cols = ", ".join(f"r.{c}" for c in _COLUMNS)
+        with self._connect() as con:
+            con.row_factory = sqlite3.Row
+            rows = con.execute(
+                f"SELECT p.point_key AS point_key, {cols} FROM sweep_points AS p "
+                "JOIN runs AS r ON r.run_id = p.run_id WHERE p.sweep_id = ? "
+                "ORDER BY r.ended_at, r.run_id", (sweep_id,),
+            ).fetchall()
+        return [(r["point_key"], _row_to_record(r, {})) for r in rows]
 
     # -- reading --------------------------------------------------------------------------------
 

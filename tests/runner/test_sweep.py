@@ -1,0 +1,116 @@
+"""Sweeps: grid parsing, deterministic identities, exactly-once storage, resumption."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from mathdl.atlas import ConfigError, Preset, get_experiment
+from mathdl.runner import make_client, parse_grid, plan_sweep, run_sweep, sweep_table
+from mathdl.store import RunStatus, RunStore
+
+RUNGE = get_experiment("approximation/runge")
+NTK = get_experiment("kernels/ntk-convergence")
+
+
+def test_parse_grid_by_field_types():
+    grid = parse_grid(RUNGE, ["a=4,25", "eval_points=201"])
+    assert grid == {"a": [4.0, 25.0], "eval_points": [201]}
+    tuples = parse_grid(NTK, ["widths=16,32,64;32,64,128", "parameterization=ntk,standard"])
+    assert tuples["widths"] == [(16, 32, 64), (32, 64, 128)]
+    assert [p.value for p in tuples["parameterization"]] == ["ntk", "standard"]
+
+
+@pytest.mark.parametrize(("items", "message"), [
+    ([], "empty grid"),
+    (["nope=1,2"], "unknown config key 'nope'"),
+    (["a=x,y"], "--grid a: expected values of type number"),
+    (["a"], "expected key=v1,v2"),
+    (["a=1", "a=2"], "given twice"),
+])
+def test_bad_grids(items, message):
+    with pytest.raises(ConfigError, match=message):
+        parse_grid(RUNGE, items)
+
+
+def test_plan_is_the_product_times_seeds_and_deterministic():
+    grid = parse_grid(RUNGE, ["a=4,9,25", "eval_points=201,301"])
+    sweep, points = plan_sweep(RUNGE, Preset.QUICK, grid, seeds=3)
+    again, points_again = plan_sweep(RUNGE, Preset.QUICK, grid, seeds=3)
+    assert sweep.n_points == len(points) == 3 * 2 * 3
+    assert sweep.sweep_id == again.sweep_id
+    assert [p.key for p in points] == [p.key for p in points_again]
+    assert len({p.key for p in points}) == len(points)
+    other, _ = plan_sweep(RUNGE, Preset.QUICK, grid, seeds=2)
+    assert other.sweep_id != sweep.sweep_id
+    # the same config and seed in another sweep has the same point key (same experiment input)
+    _, sub = plan_sweep(RUNGE, Preset.QUICK, parse_grid(RUNGE, ["a=4", "eval_points=201"]),
+                        seeds=1)
+    assert sub[0].key in {p.key for p in points}
+
+
+def test_plan_validates_every_combination():
+    with pytest.raises(ConfigError, match="eval_points"):
+        plan_sweep(RUNGE, Preset.QUICK, parse_grid(RUNGE, ["eval_points=5"]), seeds=1)
+    with pytest.raises(ConfigError, match="--seeds"):
+        plan_sweep(RUNGE, Preset.QUICK, parse_grid(RUNGE, ["a=4"]), seeds=0)
+
+
+@pytest.fixture(scope="module")
+def client():
+    c = make_client(workers=2)
+    yield c
+    c.close()
+
+
+def test_sweep_runs_each_point_once_and_resumes(tmp_path, client):
+    store = RunStore.open(tmp_path)
+    grid = parse_grid(RUNGE, ["a=4,9,16,25", "eval_points=201,401"])
+    sweep, points = plan_sweep(RUNGE, Preset.QUICK, grid, seeds=2)
+    # a first, partial run: half the points (as if the client had died)
+    first = run_sweep(store, sweep, points[: len(points) // 2], client=client, batch_size=3)
+    assert (first.completed, first.already_stored) == (len(points) // 2, 0)
+    summary = run_sweep(store, sweep, points, client=client, batch_size=3)
+    assert summary.already_stored == len(points) // 2
+    assert summary.completed == len(points) - len(points) // 2 and summary.failed == 0
+    rows = sweep_table(store, sweep.sweep_id)
+    assert sorted(r["point_key"] for r in rows) == sorted(p.key for p in points)
+    assert store.count() == len(points)
+    assert all(r["status"] == "completed" and r["claims"] == 3 for r in rows)
+    # the stored numbers are the experiment's: the Chebyshev rate of each point follows its pole
+    for r in rows:
+        assert r["metrics"]["chebyshev_rate_predicted"] == pytest.approx(
+            -math.log(math.sqrt(1 / r["a"]) + math.sqrt(1 + 1 / r["a"])), rel=1e-12)
+    again = run_sweep(store, sweep, points, client=client)
+    assert again.completed == 0 and again.already_stored == len(points)
+
+
+def test_a_failing_point_is_stored_as_failed_and_the_sweep_goes_on(tmp_path, client):
+    # lazy-training raises at run time when the loss never reaches its asymptotic regime
+    # (40 steps: the loss falls by ~e^-4 only); 600 steps is the quick preset's and succeeds.
+    lazy = get_experiment("kernels/lazy-training")
+    store = RunStore.open(tmp_path)
+    grid = parse_grid(lazy, ["steps=40,600", "snapshots=5", "widths=256,512,1024"])
+    sweep, points = plan_sweep(lazy, Preset.QUICK, grid, seeds=1)
+    summary = run_sweep(store, sweep, points, client=client)
+    assert (summary.completed, summary.failed) == (1, 1)
+    rows = {r["steps"]: r for r in sweep_table(store, sweep.sweep_id)}
+    assert rows[40]["status"] == "failed" and "asymptotic regime" in rows[40]["error"]
+    assert rows[600]["status"] == "completed"
+
+
+def test_duplicate_results_are_stored_once(tmp_path):
+    from mathdl.atlas import config_to_dict
+    from mathdl.runner import execute_point
+
+    store = RunStore.open(tmp_path)
+    sweep, points = plan_sweep(RUNGE, Preset.QUICK, parse_grid(RUNGE, ["a=4"]), seeds=1)
+    store.add_sweep(sweep)
+    p = points[0]
+    record = execute_point(RUNGE.name, config_to_dict(p.config), p.seed, "quick")
+    twice = execute_point(RUNGE.name, config_to_dict(p.config), p.seed, "quick")
+    assert record.status is RunStatus.COMPLETED and record.figures == {}
+    assert store.add_sweep_points(sweep.sweep_id, [(p.key, record), (p.key, twice)]) == 1
+    assert store.add_sweep_points(sweep.sweep_id, [(p.key, twice)]) == 0
+    assert store.count() == 1

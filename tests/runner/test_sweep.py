@@ -114,3 +114,33 @@ def test_duplicate_results_are_stored_once(tmp_path):
     assert store.add_sweep_points(sweep.sweep_id, [(p.key, record), (p.key, twice)]) == 1
     assert store.add_sweep_points(sweep.sweep_id, [(p.key, twice)]) == 0
     assert store.count() == 1
+
+
+def test_a_killed_worker_loses_and_duplicates_nothing(tmp_path):
+    # Kill one worker process (SIGKILL) while the sweep runs: Dask reruns its tasks elsewhere
+    # (the nanny restarts the worker), and every point is stored exactly once.
+    import os
+    import signal
+    import threading
+
+    store = RunStore.open(tmp_path)
+    grid = parse_grid(RUNGE, ["a=4,9,16,25,36", "eval_points=201,301,401,501"])
+    sweep, points = plan_sweep(RUNGE, Preset.QUICK, grid, seeds=3)
+    c = make_client(workers=2)
+    try:
+        pids = list(c.run(os.getpid).values())
+        killed = threading.Event()
+
+        def progress(done: int, failed: int, total: int) -> None:
+            if done >= 5 and not killed.is_set():
+                killed.set()
+                os.kill(pids[0], signal.SIGKILL)
+
+        summary = run_sweep(store, sweep, points, client=c, batch_size=4, on_progress=progress)
+    finally:
+        c.close()
+    assert killed.is_set()
+    keys = [r["point_key"] for r in sweep_table(store, sweep.sweep_id)]
+    assert sorted(keys) == sorted(p.key for p in points) and len(set(keys)) == len(keys)
+    assert (summary.completed, summary.failed) == (len(points), 0)  # rerun, not lost
+    assert store.count() == len(points)

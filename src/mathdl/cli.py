@@ -364,7 +364,7 @@ def sweep_show(
     home: HomeOpt = None,
 ) -> None:
     """Show a sweep's points: grid values, seed, status and claims."""
-    from mathdl.runner import sweep_table
+    from mathdl.store import sweep_table
 
     with _user_errors():
         store = _store(home)

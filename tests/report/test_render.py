@@ -105,3 +105,30 @@ def test_report_is_offline(built):
 def test_empty_store_gives_a_page(home):
     index = write_report(RunStore.open(home), home / "report")
     assert "No runs are stored yet" in index.read_text("utf-8")
+
+
+def test_sweep_page_lists_every_point_and_its_curves(home):
+    from mathdl.atlas import config_to_dict, get_experiment
+    from mathdl.runner import execute_point, parse_grid, plan_sweep
+
+    runge = get_experiment("approximation/runge")
+    sweep, points = plan_sweep(runge, Preset.QUICK, parse_grid(
+        runge, ["a=4,9,25", "equispaced_degrees=10,14,18,22", "chebyshev_degrees=10,20,30,40",
+                "eval_points=201"]), seeds=2)
+    store = RunStore.open(home)
+    store.add_sweep(sweep)
+    store.add_sweep_points(sweep.sweep_id, [
+        (p.key, execute_point(runge.name, config_to_dict(p.config), p.seed, "quick"))
+        for p in points[:5]])  # 5 of 6 points: a sweep still running
+    index = write_report(store, home / "report")
+    assert f"sweeps/{sweep.sweep_id}.html" in parse(index).refs
+    page_path = index.parent / "sweeps" / f"{sweep.sweep_id}.html"
+    page = parse(page_path)
+    text = " ".join(page.text)
+    assert "5 of 6 points stored" in text
+    for _, run in store.sweep_runs(sweep.sweep_id):
+        assert run.run_id in text
+    figures = [r for r in page.refs if r.endswith(".svg")]
+    assert "chebyshev_rate_measured" in text and len(figures) >= 1
+    for ref in figures:
+        assert (page_path.parent / ref).resolve().is_file()

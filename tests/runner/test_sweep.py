@@ -7,8 +7,8 @@ import math
 import pytest
 
 from mathdl.atlas import ConfigError, Preset, get_experiment
-from mathdl.runner import make_client, parse_grid, plan_sweep, run_sweep, sweep_table
-from mathdl.store import RunStatus, RunStore
+from mathdl.runner import make_client, parse_grid, plan_sweep, run_sweep
+from mathdl.store import RunStatus, RunStore, sweep_curves, sweep_table
 
 RUNGE = get_experiment("approximation/runge")
 NTK = get_experiment("kernels/ntk-convergence")
@@ -84,6 +84,15 @@ def test_sweep_runs_each_point_once_and_resumes(tmp_path, client):
             -math.log(math.sqrt(1 / r["a"]) + math.sqrt(1 + 1 / r["a"])), rel=1e-12)
     again = run_sweep(store, sweep, points, client=client)
     assert again.completed == 0 and again.already_stored == len(points)
+    # curves: x = a (the first numeric grid key), one curve per eval_points, 2 seeds per x;
+    # runge draws nothing at random, so the spread over seeds is exactly 0
+    curves = sweep_curves(store, sweep.sweep_id)
+    assert curves["x_key"] == "a"
+    assert sorted(c["label"] for c in curves["curves"]) == ["eval_points=201", "eval_points=401"]
+    for curve in curves["curves"]:
+        rate = curve["metrics"]["chebyshev_rate_measured"]
+        assert rate["x"] == [4.0, 9.0, 16.0, 25.0] and rate["n"] == [2, 2, 2, 2]
+        assert rate["std"] == [0.0] * 4
 
 
 def test_a_failing_point_is_stored_as_failed_and_the_sweep_goes_on(tmp_path, client):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import io
 import math
 import os
 import re
@@ -15,9 +16,10 @@ from typing import Any
 import jinja2
 
 import mathdl
-from mathdl.store import RunRecord, RunStatus, RunStore
+from mathdl.store import RunRecord, RunStatus, RunStore, sweep_curves, sweep_table
 
 HISTORY_LENGTH = 10
+SWEEP_FIGURE_METRICS = 8  # at most this many metric curves per sweep page
 
 
 def slug(name: str) -> str:
@@ -102,9 +104,62 @@ def write_report(store: RunStore, out: str | os.PathLike[str]) -> Path:
             record=record, figures=figures, history=history, **context
         )
         _write_atomic(out / "experiments" / f"{slug(record.experiment)}.html", page)
+    sweeps = store.sweeps()
+    for sweep in sweeps:
+        _write_sweep_page(env, out, store, sweep, context)
     index = env.get_template("index.html.j2").render(
         topics=dict(sorted(by_topic.items())), n_claims=total, n_holding=holding,
-        n_experiments=len(latest), **context,
+        n_experiments=len(latest), sweeps=[(s, len(store.sweep_point_keys(s.sweep_id)))
+                                           for s in sweeps], **context,
     )
     _write_atomic(out / "index.html", index)
     return out / "index.html"
+
+
+def _svg(fig: Any) -> str:
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", metadata={"Date": None}, bbox_inches="tight")
+    return buf.getvalue()
+
+
+def _sweep_figures(curves: dict[str, Any]) -> dict[str, str]:
+    """One SVG per metric: mean over seeds against the x grid key, +- one standard deviation."""
+    from matplotlib.figure import Figure
+
+    names = sorted({m for c in curves["curves"] for m in c["metrics"]})[:SWEEP_FIGURE_METRICS]
+    figures = {}
+    for name in names:
+        fig = Figure(figsize=(5.2, 3.4))
+        ax = fig.subplots()
+        for curve in curves["curves"]:
+            m = curve["metrics"].get(name)
+            if not m:
+                continue
+            lo = [a - b for a, b in zip(m["mean"], m["std"], strict=True)]
+            hi = [a + b for a, b in zip(m["mean"], m["std"], strict=True)]
+            line = ax.plot(m["x"], m["mean"], "o-", ms=3, label=curve["label"])[0]
+            ax.fill_between(m["x"], lo, hi, color=line.get_color(), alpha=0.2)
+        xs = [x for c in curves["curves"] for x in c["metrics"].get(name, {}).get("x", [])]
+        if xs and min(xs) > 0 and max(xs) / min(xs) > 20:
+            ax.set_xscale("log")
+        ax.set_xlabel(curves["x_key"] or "point")
+        ax.set_title(name)
+        if len(curves["curves"]) <= 10:
+            ax.legend(fontsize=7)
+        fig.tight_layout()
+        figures[name] = _svg(fig)
+    return figures
+
+
+def _write_sweep_page(env: jinja2.Environment, out: Path, store: RunStore, sweep: Any,
+                      context: dict[str, Any]) -> None:
+    curves = sweep_curves(store, sweep.sweep_id)
+    rows = sweep_table(store, sweep.sweep_id)
+    figures = []
+    for name, svg in _sweep_figures(curves).items():
+        rel = f"figures/sweep-{slug(sweep.sweep_id)}--{slug(name)}.svg"
+        _write_atomic(out / rel, svg)
+        figures.append({"name": name, "path": "../" + rel})
+    page = env.get_template("sweep.html.j2").render(
+        sweep=sweep, rows=rows, figures=figures, x_key=curves["x_key"], **context)
+    _write_atomic(out / "sweeps" / f"{slug(sweep.sweep_id)}.html", page)

@@ -21,7 +21,6 @@ from ._sweep import (
     parse_grid,
     plan_sweep,
     run_sweep,
-    sweep_table,
 )
 
 __all__ = [
@@ -42,6 +41,5 @@ __all__ = [
     "resolve_config",
     "run_and_store",
     "run_sweep",
-    "sweep_table",
     "versions",
 ]

@@ -169,8 +169,10 @@ def make_client(scheduler: str | None = None, workers: int | None = None) -> Any
     import os
 
     n = workers if workers is not None else max(1, os.cpu_count() or 1)
+    # dashboard_address=":0": the scheduler's HTTP server takes a free port, so two local
+    # clusters on one machine (two sweeps, or tests) do not collide on 8787.
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True,
-                           dashboard_address=None, silence_logs=logging.ERROR)
+                           dashboard_address=":0", silence_logs=logging.ERROR)
     return Client(cluster)
 
 
@@ -249,16 +251,3 @@ def _result_or_failure(fut: Any, point: SweepPoint, sweep: SweepRecord) -> RunRe
             wall_seconds=0.0, versions=versions(), device=device_description(),
             git_commit=git_commit(),
         )
-
-
-def sweep_table(store: RunStore, sweep_id: str) -> list[dict[str, Any]]:
-    """One row per stored point: the grid values, seed, status, claims and metrics."""
-    sweep = store.get_sweep(sweep_id)
-    rows = []
-    for key, run in store.sweep_runs(sweep_id):
-        row: dict[str, Any] = {"point_key": key, "run_id": run.run_id, "seed": run.seed}
-        row.update({k: run.config.get(k) for k in sweep.grid})
-        row.update({"status": run.status.value, "claims": run.n_claims,
-                    "holding": run.n_holding, "metrics": run.metrics, "error": run.error})
-        rows.append(row)
-    return rows

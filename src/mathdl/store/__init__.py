@@ -3,6 +3,7 @@
 import os
 from pathlib import Path
 
+from ._queries import sweep_curves, sweep_table
 from ._sqlite import DB_NAME, RunRecord, RunStatus, RunStore, StoreError, SweepRecord
 
 DEFAULT_HOME = "mathdl-runs"
@@ -14,4 +15,4 @@ def default_home() -> Path:
 
 
 __all__ = ["DB_NAME", "DEFAULT_HOME", "RunRecord", "RunStatus", "RunStore", "StoreError",
-           "SweepRecord", "default_home"]
+           "SweepRecord", "default_home", "sweep_curves", "sweep_table"]

@@ -274,6 +274,13 @@ class RunStore:
                            grid=json.loads(row[3]), seeds=int(row[4]), n_points=int(row[5]),
                            created_at=row[6])
 
+    def sweeps(self) -> list[SweepRecord]:
+        """Every stored sweep, newest first."""
+        with self._connect() as con:
+            ids = [r[0] for r in con.execute(
+                "SELECT sweep_id FROM sweeps ORDER BY created_at DESC, sweep_id")]
+        return [self.get_sweep(i) for i in ids]
+
     def sweep_runs(self, sweep_id: str) -> list[tuple[str, RunRecord]]:
         """``(point_key, run)`` of every stored point of a sweep, in storage order."""
         cols = ", ".join(f"r.{c}" for c in _COLUMNS)

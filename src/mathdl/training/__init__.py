@@ -1,5 +1,16 @@
-"""Training dynamics: two-layer networks with explicit output scalings and gradient descent."""
+"""Training dynamics: two-layer networks with explicit output scalings and gradient descent,
+gradient descent on linear models, and the reference solutions of implicit-bias theorems."""
 
+from mathdl.training._implicit_bias import (
+    MaxMarginSolution,
+    logistic_gd_offset,
+    max_margin_classifier,
+    min_l1_interpolant,
+    min_l2_interpolant,
+    min_woodworth_interpolant,
+    woodworth_potential,
+)
+from mathdl.training._linear_gd import LinearLoss, LinearTrajectory, linear_gradient_descent
 from mathdl.training._two_layer import (
     FirstLayerInit,
     Loss,
@@ -13,11 +24,21 @@ from mathdl.training._two_layer import (
 
 __all__ = [
     "FirstLayerInit",
+    "LinearLoss",
+    "LinearTrajectory",
     "Loss",
+    "MaxMarginSolution",
     "Nonlinearity",
     "OutputInit",
     "Scaling",
     "TrainingRecord",
     "TwoLayerNetwork",
+    "linear_gradient_descent",
+    "logistic_gd_offset",
+    "max_margin_classifier",
+    "min_l1_interpolant",
+    "min_l2_interpolant",
+    "min_woodworth_interpolant",
     "train_gradient_descent",
+    "woodworth_potential",
 ]

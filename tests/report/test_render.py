@@ -14,6 +14,7 @@ from mathdl.runner import reproduce
 from mathdl.store import RunRecord, RunStatus, RunStore
 
 HOSTILE = '<script>alert("x")</script>&'
+TOPIC = "approximation"
 
 
 class _Page(HTMLParser):
@@ -41,7 +42,9 @@ def parse(path: Path) -> _Page:
 def built(tmp_path_factory):
     home = tmp_path_factory.mktemp("home")
     store = RunStore.open(home)
-    records = reproduce(store, preset=Preset.QUICK)
+    # One topic keeps the suite's cost flat as the atlas grows; `make demo` (in CI) renders the
+    # whole atlas, and the report code does not depend on which experiments it shows.
+    records = reproduce(store, preset=Preset.QUICK, topic=TOPIC)
     hostile = RunRecord(
         run_id="hostile-1", experiment=f"evil/{HOSTILE}", topic="evil", title=HOSTILE,
         reference=HOSTILE, description=HOSTILE, preset="quick", seed=0, config={"label": HOSTILE},
@@ -63,7 +66,7 @@ def test_index_lists_every_experiment_and_verdict(built):
     index, records = built
     page = parse(index)
     text = " ".join(page.text)
-    for exp in experiments():
+    for exp in experiments(TOPIC):
         assert exp.name in text and exp.title in text
     holding = sum(r.n_holding for r in records)
     assert holding > 0 and text.count("holds") >= holding

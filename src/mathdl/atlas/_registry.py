@@ -12,6 +12,7 @@ TOPIC_MODULES: tuple[str, ...] = (
     "mathdl.approximation.experiments",
     "mathdl.kernels.experiments",
     "mathdl.training.experiments",
+    "mathdl.generalization.experiments",
 )
 
 _REGISTRY: dict[str, Experiment] = {}

@@ -1,0 +1,73 @@
+"""Generalization and approximation by random features: RKHS norms and the Monte Carlo rate,
+empirical Rademacher complexity with its bounds, and the exact risk curves of linear regression
+in proportional asymptotics (double descent)."""
+
+from mathdl.generalization._double_descent import (
+    marchenko_pastur_stieltjes,
+    min_norm_asymptotic_risk,
+    min_norm_finite_sample_risk,
+    min_norm_least_squares,
+    optimal_ridge_penalty,
+    prediction_risk,
+    ridge_asymptotic_risk,
+    ridge_regression,
+    sample_isotropic_regression,
+)
+from mathdl.generalization._estimate import MonteCarloEstimate
+from mathdl.generalization._rademacher import (
+    empirical_rademacher_complexity,
+    l1_ball_rademacher_bound,
+    l1_ball_supremum,
+    l2_ball_rademacher_bound,
+    l2_ball_supremum,
+    path_norm_ball_supremum,
+    path_norm_rademacher_bound,
+    rkhs_ball_rademacher_bound,
+    rkhs_ball_supremum,
+)
+from mathdl.generalization._random_features import (
+    FeatureKind,
+    RandomFeatureModel,
+    empirical_feature_kernel,
+    feature_kernel,
+    fourier_feature_error_constant,
+    kernel_expansion_representation,
+    random_feature_expansion,
+    random_features,
+    representation_norm_squared,
+    rkhs_norm,
+    sample_feature_weights,
+)
+
+__all__ = [
+    "FeatureKind",
+    "MonteCarloEstimate",
+    "RandomFeatureModel",
+    "empirical_feature_kernel",
+    "empirical_rademacher_complexity",
+    "feature_kernel",
+    "fourier_feature_error_constant",
+    "kernel_expansion_representation",
+    "l1_ball_rademacher_bound",
+    "l1_ball_supremum",
+    "l2_ball_rademacher_bound",
+    "l2_ball_supremum",
+    "marchenko_pastur_stieltjes",
+    "min_norm_asymptotic_risk",
+    "min_norm_finite_sample_risk",
+    "min_norm_least_squares",
+    "optimal_ridge_penalty",
+    "path_norm_ball_supremum",
+    "path_norm_rademacher_bound",
+    "prediction_risk",
+    "random_feature_expansion",
+    "random_features",
+    "representation_norm_squared",
+    "ridge_asymptotic_risk",
+    "ridge_regression",
+    "rkhs_ball_rademacher_bound",
+    "rkhs_ball_supremum",
+    "rkhs_norm",
+    "sample_feature_weights",
+    "sample_isotropic_regression",
+]

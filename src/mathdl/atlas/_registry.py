@@ -11,8 +11,9 @@ from ._protocol import Experiment
 TOPIC_MODULES: tuple[str, ...] = (
     "mathdl.approximation.experiments",
     "mathdl.kernels.experiments",
-    "mathdl.training.experiments",
     "mathdl.generalization.experiments",
+    "mathdl.generative.experiments",
+    "mathdl.training.experiments",
 )
 
 _REGISTRY: dict[str, Experiment] = {}

@@ -27,6 +27,8 @@ from fractions import Fraction
 import torch
 from torch import Tensor
 
+from mathdl._validation import check_positive_int
+
 __all__ = [
     "gaussian_product",
     "gaussian_product_integral",
@@ -45,10 +47,7 @@ def _check_sharpness(sharpness: float) -> float:
     return s
 
 
-def _check_positive_int(value: int, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
-    return value
+_check_positive_int = check_positive_int
 
 
 def gaussian_product(x: Tensor, *, sharpness: float = 1.0) -> Tensor:

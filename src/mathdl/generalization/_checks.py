@@ -3,29 +3,11 @@
 from __future__ import annotations
 
 import enum
-import math
 
 import torch
 from torch import Tensor
 
-
-def check_positive_int(value: object, name: str, *, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{name}: expected an integer >= {minimum}, got {value!r}")
-    return value
-
-
-def check_real(value: object, name: str, *, positive: bool = False,
-               nonnegative: bool = False) -> float:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if ok and positive:
-        ok = value > 0
-    if ok and nonnegative:
-        ok = value >= 0
-    if not ok:
-        kind = " > 0" if positive else " >= 0" if nonnegative else ""
-        raise ValueError(f"{name}: expected a finite real number{kind}, got {value!r}")
-    return float(value)
+from mathdl._validation import check_positive_int, check_real  # noqa: F401  (re-exported)
 
 
 def check_enum(value: object, cls: type[enum.Enum], name: str) -> None:

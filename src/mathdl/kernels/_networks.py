@@ -36,6 +36,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor, nn
 
+from mathdl._validation import check_positive_int
 from mathdl.kernels._analytic import (
     Activation,
     ActivationKind,
@@ -49,9 +50,7 @@ from mathdl.kernels._analytic import (
 __all__ = ["FullyConnectedNetwork"]
 
 
-def _check_positive_int(value: int, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+_check_positive_int = check_positive_int
 
 
 def _nonlinearity(activation: ActivationKind | ReLU | Erf | Activation) -> Callable[[Tensor],

@@ -52,6 +52,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
+from mathdl._validation import check_positive_int, check_real
+
 __all__ = [
     "FirstLayerInit",
     "Loss",
@@ -141,21 +143,10 @@ class Loss(enum.Enum):
         return squared / 2
 
 
-def _check_positive_int(value: object, name: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+_check_positive_int = check_positive_int
 
 
-def _check_finite_real(value: object, name: str, *, positive: bool = False,
-                       nonnegative: bool = False) -> None:
-    ok = isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
-    if ok and positive:
-        ok = value > 0
-    if ok and nonnegative:
-        ok = value >= 0
-    if not ok:
-        kind = " > 0" if positive else " >= 0" if nonnegative else ""
-        raise ValueError(f"{name}: expected a finite real number{kind}, got {value!r}")
+_check_finite_real = check_real
 
 
 def _check_enum(value: object, cls: type[enum.Enum], name: str) -> None:

@@ -20,6 +20,7 @@ demo: $(STAMP)
 	$(BIN)/mathdl reproduce --preset quick
 
 test: $(STAMP)
+	bash .ci/ensure-chromium
 	$(BIN)/python -m pytest -q
 
 lint: $(STAMP)

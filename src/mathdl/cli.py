@@ -101,10 +101,15 @@ def _figure_paths(store: RunStore, record: RunRecord) -> list[str]:
 
 
 def _claims_table(record: RunRecord) -> Table:
-    table = Table(title=f"{record.experiment} ({record.preset}, seed {record.seed})")
+    return _verdict_table(f"{record.experiment} ({record.preset}, seed {record.seed})",
+                          record.claims)
+
+
+def _verdict_table(title: str, claims: list[dict[str, Any]]) -> Table:
+    table = Table(title=title)
     for col in ("claim", "predicted", "measured", "tolerance", "verdict"):
         table.add_column(col, justify="left" if col == "claim" else "right")
-    for c in record.claims:
+    for c in claims:
         verdict = "[green]holds[/]" if c["holds"] else "[red]fails[/]"
         measured = "nan" if c["measured"] is None else f"{c['measured']:.4g}"
         tol = f"{c['tolerance']:.3g} {c['tolerance_kind'][:3]}"
@@ -302,7 +307,7 @@ def sweep(
     home: HomeOpt = None,
 ) -> None:
     """Run an experiment over a parameter grid times seeds, on Dask; resumable."""
-    from mathdl.runner import make_client, parse_grid, plan_sweep, run_sweep
+    from mathdl.runner import SweepClaimsError, make_client, parse_grid, plan_sweep, run_sweep
 
     if scheduler is not None and workers is not None:
         err.print("mathdl: error: give --scheduler or --workers, not both", markup=False)
@@ -331,6 +336,9 @@ def sweep(
                            description=f"sweep {record.sweep_id} ({failed} failed)")
 
             summary = run_sweep(store, record, points, client=client, on_progress=show)
+    except SweepClaimsError as exc:
+        err.print(f"mathdl: error: {exc}; the sweep's points are stored", markup=False)
+        raise typer.Exit(1) from None
     except KeyboardInterrupt:
         err.print(f"mathdl: interrupted; finished points are stored, rerun the command to "
                   f"resume sweep {record.sweep_id}", markup=False)
@@ -343,6 +351,9 @@ def sweep(
     table.add_row(str(summary.total), str(summary.already_stored), str(summary.completed),
                   str(summary.failed))
     out.print(table)
+    if summary.claims:
+        out.print(_verdict_table("claims on the aggregated curve",
+                                 [c.to_dict() for c in summary.claims]))
     out.print(f"sweep: {summary.sweep_id}", markup=False)
 
 
@@ -376,7 +387,8 @@ def sweep_show(
     if as_json:
         print(json.dumps({"sweep_id": record.sweep_id, "experiment": record.experiment,
                           "preset": record.preset, "grid": record.grid, "seeds": record.seeds,
-                          "n_points": record.n_points, "points": rows}))
+                          "n_points": record.n_points, "claims": record.claims,
+                          "points": rows}))
         return
     table = Table(title=f"sweep {record.sweep_id}: {record.experiment} "
                         f"({len(rows)}/{record.n_points} points stored)")
@@ -386,6 +398,8 @@ def sweep_show(
         table.add_row(*(_show_value(row[k]) for k in record.grid), str(row["seed"]),
                       row["status"], f"{row['holding']}/{row['claims']}")
     out.print(table)
+    if record.claims:
+        out.print(_verdict_table("claims on the aggregated curve", record.claims))
 
 
 def _check_writable_dir(path: Path) -> None:

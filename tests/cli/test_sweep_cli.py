@@ -95,3 +95,10 @@ def test_a_thousand_point_sweep_stores_every_point_once(home):
         keys = [r[0] for r in con.execute("SELECT point_key FROM sweep_points")]
         runs = con.execute("SELECT COUNT(*) FROM runs WHERE status = 'completed'").fetchone()[0]
     assert len(keys) == len(set(keys)) == 25 * 8 * 5 == runs
+    # a spans 4..81: the experiment's claims on the aggregated curve are evaluated and shown
+    assert "claims on the aggregated curve" in proc.stdout
+    sweep_id = proc.stdout.strip().splitlines()[-1].split()[-1]
+    shown = json.loads(mathdl("sweep-show", sweep_id, "--json", home=home).stdout)
+    assert [c["name"] for c in shown["claims"]] == ["chebyshev-rate-curve",
+                                                    "chebyshev-rate-slope-in-a"]
+    assert all(c["holds"] for c in shown["claims"])

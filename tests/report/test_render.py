@@ -135,3 +135,25 @@ def test_sweep_page_lists_every_point_and_its_curves(home):
     assert "chebyshev_rate_measured" in text and len(figures) >= 1
     for ref in figures:
         assert (page_path.parent / ref).resolve().is_file()
+
+
+def test_sweep_claims_are_shown_on_the_sweep_page_and_the_index(home):
+    from mathdl.atlas import get_experiment
+    from mathdl.runner import plan_sweep
+
+    runge = get_experiment("approximation/runge")
+    sweep, _ = plan_sweep(runge, Preset.QUICK, {"a": [16.0, 64.0, 256.0]}, seeds=1)
+    store = RunStore.open(home)
+    store.add_sweep(sweep)
+    store.set_sweep_claims(sweep.sweep_id, [
+        {"name": "curve-holds", "statement": "s", "reference": "r", "predicted": 0.0,
+         "measured": 0.01, "tolerance": 0.05, "tolerance_kind": "absolute",
+         "kind": "upper_bound", "holds": True},
+        {"name": "curve-fails", "statement": "s <b>", "reference": "r", "predicted": -0.5,
+         "measured": -0.9, "tolerance": 0.05, "tolerance_kind": "absolute", "kind": "rate",
+         "holds": False}])
+    index = write_report(store, home / "report")
+    page = (index.parent / "sweeps" / f"{sweep.sweep_id}.html").read_text("utf-8")
+    assert "Claims on the aggregated curve" in page
+    assert "curve-holds" in page and "curve-fails" in page and "s &lt;b&gt;" in page
+    assert '<span class="fails">1/2</span>' in index.read_text("utf-8")

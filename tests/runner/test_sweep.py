@@ -95,6 +95,41 @@ def test_sweep_runs_each_point_once_and_resumes(tmp_path, client):
         assert rate["std"] == [0.0] * 4
 
 
+def test_claims_on_the_aggregated_curve_are_evaluated_and_stored(tmp_path, client):
+    store = RunStore.open(tmp_path)
+    sweep, points = plan_sweep(RUNGE, Preset.QUICK, parse_grid(RUNGE, ["a=16,64,256"]), seeds=2)
+    summary = run_sweep(store, sweep, points, client=client)
+    assert summary.claims is not None and [c.name for c in summary.claims] == [
+        "chebyshev-rate-curve", "chebyshev-rate-slope-in-a"]
+    assert all(c.holds for c in summary.claims)
+    stored = store.get_sweep(sweep.sweep_id).claims
+    assert stored == [c.to_dict() for c in summary.claims]
+    # the hook read the stored metrics: the curve's worst deviation is recomputable from them
+    worst = max(abs(r["metrics"]["chebyshev_rate_measured"]
+                    / r["metrics"]["chebyshev_rate_predicted"] - 1)
+                for r in sweep_table(store, sweep.sweep_id))
+    assert stored[0]["measured"] == pytest.approx(worst, rel=1e-12)
+
+
+def test_a_failing_claims_hook_is_one_clear_error_and_keeps_the_points(tmp_path, client,
+                                                                       monkeypatch):
+    from dataclasses import replace
+
+    from mathdl.atlas import _registry
+    from mathdl.runner import SweepClaimsError
+
+    def broken(observations):
+        raise ZeroDivisionError("no spread")
+
+    monkeypatch.setitem(_registry._REGISTRY, RUNGE.name, replace(RUNGE, sweep_claims=broken))
+    store = RunStore.open(tmp_path)
+    sweep, points = plan_sweep(RUNGE, Preset.QUICK, parse_grid(RUNGE, ["a=16,64"]), seeds=1)
+    with pytest.raises(SweepClaimsError, match="approximation/runge: the claims on the sweep's "
+                                               "curve could not be evaluated .ZeroDivisionError"):
+        run_sweep(store, sweep, points, client=client)
+    assert store.count() == 2 and store.get_sweep(sweep.sweep_id).claims is None
+
+
 def test_a_failing_point_is_stored_as_failed_and_the_sweep_goes_on(tmp_path, client):
     # lazy-training raises at run time when the loss never reaches its asymptotic regime
     # (40 steps: the loss falls by ~e^-4 only); 600 steps is the quick preset's and succeeds.

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from mathdl.store import RunRecord, RunStatus, RunStore, StoreError
+from mathdl.store import RunRecord, RunStatus, RunStore, StoreError, SweepRecord
 
 
 def record(run_id: str, experiment: str = "topic/exp", ended: str = "2026-01-01T00:00:00",
@@ -174,3 +174,38 @@ def test_a_store_from_a_newer_mathdl_is_refused(home):
         con.execute("PRAGMA user_version = 99")
     with pytest.raises(StoreError, match="newer than this mathdl"):
         RunStore.open(home)
+
+
+def _sweep(sweep_id: str = "s1") -> SweepRecord:
+    return SweepRecord(sweep_id=sweep_id, experiment="topic/exp", preset="quick",
+                       grid={"n": [1, 2]}, seeds=2, n_points=4, created_at="2026-01-01")
+
+
+def test_sweep_claims_are_stored_replaced_and_default_to_none(home):
+    store = RunStore.open(home)
+    store.add_sweep(_sweep())
+    assert store.get_sweep("s1").claims is None
+    store.set_sweep_claims("s1", [{"name": "c", "holds": False}])
+    store.set_sweep_claims("s1", [{"name": "c", "holds": True}])
+    assert store.get_sweep("s1").claims == [{"name": "c", "holds": True}]
+    with pytest.raises(KeyError):
+        store.set_sweep_claims("nope", [])
+
+
+_SWEEPS_V3 = """
+CREATE TABLE sweeps (sweep_id TEXT PRIMARY KEY, experiment TEXT NOT NULL, preset TEXT NOT NULL,
+                     grid TEXT NOT NULL, seeds INTEGER NOT NULL, n_points INTEGER NOT NULL,
+                     created_at TEXT NOT NULL);
+INSERT INTO sweeps VALUES ('old', 'topic/exp', 'quick', '{"n": [1]}', 1, 1, '2026-01-01');
+PRAGMA user_version = 3;
+"""
+
+
+def test_a_version_3_store_gains_sweep_claims_and_keeps_its_sweeps(home):
+    home.mkdir()
+    with sqlite3.connect(home / "runs.sqlite") as con:
+        con.executescript(_SWEEPS_V3)
+    store = RunStore.open(home)
+    assert store.get_sweep("old").grid == {"n": [1]} and store.get_sweep("old").claims is None
+    store.set_sweep_claims("old", [{"name": "c", "holds": True}])
+    assert RunStore.open(home).get_sweep("old").claims == [{"name": "c", "holds": True}]

@@ -6,6 +6,7 @@ Built only on the public primitives of :mod:`mathdl.approximation` and :mod:`mat
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import torch
@@ -33,6 +34,7 @@ from mathdl.atlas import (
     Experiment,
     Progress,
     Result,
+    SweepObservation,
     ToleranceKind,
     no_progress,
     register,
@@ -506,6 +508,54 @@ def figure_runge(result: Result) -> dict[str, Figure]:
     return {"max-error": fig}
 
 
+def runge_sweep_claims(observations: Sequence[SweepObservation]) -> tuple[Claim, ...]:
+    """Claims on the curve a sweep over ``a`` traces: the Chebyshev rate as a function of a.
+
+    Theory: log rho(a) = asinh(1/sqrt(a)) (the Bernstein ellipse through +-i/sqrt(a)). Over the
+    swept a (seeds pooled: the run is deterministic), (1) the measured rate follows the formula
+    at every a, (2) the log-log slope of the rate against a matches the formula's over the same
+    a values. Needs at least three values of a spanning a factor of 10; else no claims.
+    """
+    by_a: dict[float, list[float]] = {}
+    tolerance = 0.0
+    for obs in observations:
+        by_a.setdefault(obs.config.a, []).append(obs.metrics["chebyshev_rate_measured"])
+        tolerance = max(tolerance, obs.config.rate_tolerance)
+    a_values = sorted(by_a)
+    if len(a_values) < 3 or a_values[-1] < 10 * a_values[0]:
+        return ()
+    measured = [-sum(by_a[a]) / len(by_a[a]) for a in a_values]
+    predicted = [-math.log(interpolation_error_rate(complex(0.0, 1.0 / math.sqrt(a)),
+                                                    NodeFamily.CHEBYSHEV)) for a in a_values]
+    deviation = max(abs(m / p - 1.0) for m, p in zip(measured, predicted, strict=True))
+    slope_measured = fit_power_law(a_values, measured).slope
+    slope_predicted = fit_power_law(a_values, predicted).slope
+    ref = "Bernstein ellipse rate (Trefethen, ATAP 2013, Thm 8.2)"
+    # A relative error of at most eps at each a moves each log-rate by at most -log(1 - eps);
+    # the least-squares slope then moves by at most that times sum|x - mean| / sum (x - mean)^2.
+    x = [math.log(a) for a in a_values]
+    mean = sum(x) / len(x)
+    leverage = sum(abs(v - mean) for v in x) / sum((v - mean) ** 2 for v in x)
+    return (
+        Claim(
+            name="chebyshev-rate-curve",
+            statement=f"the Chebyshev rate follows log rho(a) = asinh(1/sqrt(a)) at each of the "
+                      f"{len(a_values)} swept a in [{a_values[0]:g}, {a_values[-1]:g}] (largest "
+                      "relative deviation)",
+            reference=ref, predicted=0.0, measured=deviation, tolerance=tolerance,
+            kind=ClaimKind.UPPER_BOUND,
+        ),
+        Claim(
+            name="chebyshev-rate-slope-in-a",
+            statement="log-log slope of the Chebyshev rate against a equals the formula's over "
+                      "the swept a (tolerance: the most that relative errors of rate_tolerance "
+                      "at each a can move a least-squares slope)",
+            reference=ref, predicted=slope_predicted, measured=slope_measured,
+            tolerance=-math.log1p(-tolerance) * leverage, kind=ClaimKind.RATE,
+        ),
+    )
+
+
 runge = register(Experiment(
     name=f"{TOPIC}/runge",
     title="Runge's phenomenon and Chebyshev interpolation",
@@ -525,4 +575,5 @@ runge = register(Experiment(
     full=RungeConfig(),
     run=run_runge,
     figure=figure_runge,
+    sweep_claims=runge_sweep_claims,
 ))

@@ -16,7 +16,16 @@ from ._config import (
     require_ints,
     require_positive,
 )
-from ._protocol import Experiment, Preset, Progress, Result, no_progress
+from ._protocol import (
+    Experiment,
+    Preset,
+    Progress,
+    Result,
+    SweepClaims,
+    SweepObservation,
+    group_observations,
+    no_progress,
+)
 from ._registry import UnknownExperimentError, experiments, get_experiment, register
 
 __all__ = [
@@ -27,6 +36,8 @@ __all__ = [
     "Preset",
     "Progress",
     "Result",
+    "SweepClaims",
+    "SweepObservation",
     "ToleranceKind",
     "UnknownExperimentError",
     "apply_overrides",
@@ -36,6 +47,7 @@ __all__ = [
     "describe_type",
     "experiments",
     "get_experiment",
+    "group_observations",
     "no_progress",
     "register",
     "require",

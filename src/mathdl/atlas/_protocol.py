@@ -81,6 +81,46 @@ def _fj(x: float | None) -> float:
 
 
 @dataclass(frozen=True, kw_only=True)
+class SweepObservation:
+    """One completed point of a sweep, as an experiment's ``sweep_claims`` hook sees it.
+
+    Attributes:
+        config: the point's typed config (an instance of the experiment's ``config_type``).
+        seed: the point's seed.
+        metrics: the run's stored scalar metrics.
+    """
+
+    config: Any
+    seed: int
+    metrics: Mapping[str, float]
+
+
+SweepClaims = Callable[[Sequence[SweepObservation]], tuple[Claim, ...]]
+
+
+def group_observations(
+    observations: Sequence[SweepObservation], *, ignore: Sequence[str] = ()
+) -> list[tuple[dict[str, Any], list[SweepObservation]]]:
+    """Group a sweep's observations by config, seeds (and the fields in ``ignore``) pooled.
+
+    Returns ``(varying, members)`` pairs in first-seen order: ``varying`` maps each config field
+    that takes more than one value across the groups to this group's value (``{}`` when the sweep
+    varied only seeds or ignored fields).
+    """
+    from dataclasses import asdict
+
+    groups: dict[str, tuple[dict[str, Any], list[SweepObservation]]] = {}
+    for obs in observations:
+        fields = {k: v for k, v in asdict(obs.config).items() if k not in ignore}
+        key = repr(sorted((k, repr(v)) for k, v in fields.items()))
+        groups.setdefault(key, (fields, []))[1].append(obs)
+    configs = [fields for fields, _ in groups.values()]
+    varying = [k for k in (configs[0] if configs else {})
+               if len({repr(c[k]) for c in configs}) > 1]
+    return [({k: fields[k] for k in varying}, members) for fields, members in groups.values()]
+
+
+@dataclass(frozen=True, kw_only=True)
 class Experiment:
     """One entry of the theorem atlas.
 
@@ -94,6 +134,10 @@ class Experiment:
         run: ``run(config, *, seed, progress) -> Result``, deterministic for a given seed, built
             only on public primitives.
         figure: ``figure(result) -> {name: matplotlib.figure.Figure}``, drawn from the result only.
+        sweep_claims: optional ``sweep_claims(observations) -> claims``: the theory evaluated on
+            the curve a sweep traces (its completed points, aggregated over seeds by the hook).
+            Returns ``()`` when the sweep does not vary what the claims need. Like ``run``, the
+            predictions come from theory; the hook only reads stored metrics.
     """
 
     name: str
@@ -105,6 +149,7 @@ class Experiment:
     full: Any
     run: Callable[..., Result]
     figure: Callable[[Result], Mapping[str, Any]]
+    sweep_claims: SweepClaims | None = None
 
     def __post_init__(self) -> None:
         topic, sep, short = self.name.partition("/")

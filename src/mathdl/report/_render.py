@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import io
+import json
 import math
 import os
 import re
@@ -122,13 +123,16 @@ def _svg(fig: Any) -> str:
     return buf.getvalue()
 
 
+def _sweep_figure_names(curves: dict[str, Any]) -> list[str]:
+    return sorted({m for c in curves["curves"] for m in c["metrics"]})[:SWEEP_FIGURE_METRICS]
+
+
 def _sweep_figures(curves: dict[str, Any]) -> dict[str, str]:
     """One SVG per metric: mean over seeds against the x grid key, +- one standard deviation."""
     from matplotlib.figure import Figure
 
-    names = sorted({m for c in curves["curves"] for m in c["metrics"]})[:SWEEP_FIGURE_METRICS]
     figures = {}
-    for name in names:
+    for name in _sweep_figure_names(curves):
         fig = Figure(figsize=(5.2, 3.4))
         ax = fig.subplots()
         for curve in curves["curves"]:
@@ -153,12 +157,25 @@ def _sweep_figures(curves: dict[str, Any]) -> dict[str, str]:
 
 def _write_sweep_page(env: jinja2.Environment, out: Path, store: RunStore, sweep: Any,
                       context: dict[str, Any]) -> None:
-    curves = sweep_curves(store, sweep.sweep_id)
-    rows = sweep_table(store, sweep.sweep_id)
+    runs = store.sweep_runs(sweep.sweep_id)
+    curves = sweep_curves(store, sweep.sweep_id, runs=runs)
+    rows = sweep_table(store, sweep.sweep_id, runs=runs)
+    # The figures are named by a hash of the curves they draw: a sweep whose points did not
+    # change since the last report keeps its SVG files and is not drawn again.
+    digest = hashlib.sha1(json.dumps(curves, sort_keys=True).encode()).hexdigest()[:12]
+    stem = f"figures/sweep-{slug(sweep.sweep_id)}-{digest}"
+    names = _sweep_figure_names(curves)
+    if all((out / f"{stem}--{slug(name)}.svg").is_file() for name in names):
+        drawn: dict[str, str] = {}
+    else:
+        drawn = _sweep_figures(curves)
+        for stale in (out / "figures").glob(f"sweep-{slug(sweep.sweep_id)}-*.svg"):
+            stale.unlink(missing_ok=True)
     figures = []
-    for name, svg in _sweep_figures(curves).items():
-        rel = f"figures/sweep-{slug(sweep.sweep_id)}--{slug(name)}.svg"
-        _write_atomic(out / rel, svg)
+    for name in names:
+        rel = f"{stem}--{slug(name)}.svg"
+        if name in drawn:
+            _write_atomic(out / rel, drawn[name])
         figures.append({"name": name, "path": "../" + rel})
     page = env.get_template("sweep.html.j2").render(
         sweep=sweep, rows=rows, figures=figures, x_key=curves["x_key"], **context)

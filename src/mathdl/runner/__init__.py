@@ -13,9 +13,11 @@ from ._run import (
     versions,
 )
 from ._sweep import (
+    SweepClaimsError,
     SweepError,
     SweepPoint,
     SweepSummary,
+    evaluate_sweep_claims,
     execute_point,
     make_client,
     parse_grid,
@@ -25,10 +27,12 @@ from ._sweep import (
 
 __all__ = [
     "RunInterrupted",
+    "SweepClaimsError",
     "SweepError",
     "SweepPoint",
     "SweepSummary",
     "device_description",
+    "evaluate_sweep_claims",
     "execute",
     "execute_point",
     "git_commit",

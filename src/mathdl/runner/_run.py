@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import enum
 import io
 import os
 import platform
@@ -71,6 +72,13 @@ def device_description() -> str:
     return f"cpu ({torch.get_num_threads()} threads, {platform.machine()})"
 
 
+class _Lookup(enum.Enum):
+    LOOKUP = "lookup"
+
+
+LOOKUP = _Lookup.LOOKUP  # the default of ``execute(commit=...)``: run ``git`` to find it
+
+
 def git_commit() -> str | None:
     """The commit of the mathdl source checkout, when it is one."""
     src = Path(mathdl.__file__).resolve().parent
@@ -100,11 +108,14 @@ def execute(
     seed: int,
     progress: Progress = no_progress,
     render_figures: bool = True,
+    commit: str | None | _Lookup = LOOKUP,
 ) -> RunRecord:
     """Run one experiment and render its figures; return the record (not stored).
 
     ``render_figures=False`` skips the figures (sweep points: thousands of runs, whose curves
-    the sweep page draws from the stored numbers).
+    the sweep page draws from the stored numbers). ``commit``: the source checkout's git commit
+    if the caller already knows it (a sweep looks it up once, not once per point: the ``git``
+    subprocess costs ~2.5 ms); by default it is looked up.
 
     An exception inside the experiment gives a ``failed`` record carrying the error; Ctrl-C or
     SIGTERM raise :class:`RunInterrupted` carrying a ``failed`` record.
@@ -141,7 +152,7 @@ def execute(
         wall_seconds=time.perf_counter() - t0,
         versions=versions(),
         device=device_description(),
-        git_commit=git_commit(),
+        git_commit=git_commit() if commit is LOOKUP else commit,
         figures=figures,
     )
     if interrupted:

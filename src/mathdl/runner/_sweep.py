@@ -25,9 +25,11 @@ from dataclasses import dataclass
 from typing import Any
 
 from mathdl.atlas import (
+    Claim,
     ConfigError,
     Experiment,
     Preset,
+    SweepObservation,
     apply_overrides,
     config_from_dict,
     config_to_dict,
@@ -36,11 +38,15 @@ from mathdl.atlas import (
 from mathdl.atlas._config import describe_type, parse_value
 from mathdl.store import RunRecord, RunStatus, RunStore, SweepRecord
 
-from ._run import execute
+from ._run import LOOKUP, _Lookup, execute, git_commit
 
 
 class SweepError(ValueError):
     """A sweep cannot start (bad grid, unreachable scheduler)."""
+
+
+class SweepClaimsError(RuntimeError):
+    """An experiment's ``sweep_claims`` hook failed (the sweep's points are stored regardless)."""
 
 
 @dataclass(frozen=True)
@@ -59,6 +65,7 @@ class SweepSummary:
     already_stored: int
     completed: int
     failed: int
+    claims: tuple[Claim, ...] | None = None  # on the aggregated curve, where defined
 
 
 def _hash(payload: Any) -> str:
@@ -142,14 +149,19 @@ def _to_json(value: Any) -> Any:
     return getattr(value, "value", value)
 
 
-def execute_point(name: str, config: dict[str, Any], seed: int, preset: str) -> RunRecord:
-    """Run one sweep point (in a worker): no figures, one thread per worker process."""
+def execute_point(name: str, config: dict[str, Any], seed: int, preset: str,
+                  commit: str | None | _Lookup = LOOKUP) -> RunRecord:
+    """Run one sweep point (in a worker): no figures, one thread per worker process.
+
+    ``commit``: the git commit the client looked up once for the whole sweep.
+    """
     import torch
 
     torch.set_num_threads(1)  # workers are processes sized to the cores: no oversubscription
     experiment = get_experiment(name)
     cfg = config_from_dict(experiment.config_type, config)
-    return execute(experiment, cfg, preset=Preset(preset), seed=seed, render_figures=False)
+    return execute(experiment, cfg, preset=Preset(preset), seed=seed, render_figures=False,
+                   commit=commit)
 
 
 def make_client(scheduler: str | None = None, workers: int | None = None) -> Any:
@@ -210,10 +222,13 @@ def run_sweep(
         last_flush = time.monotonic()
 
     futures = {}
+    commit = git_commit()  # once per sweep: every point runs the same checkout
     for p in todo:
         fut = client.submit(execute_point, sweep.experiment, config_to_dict(p.config), p.seed,
-                            sweep.preset, key=f"mathdl-{sweep.sweep_id}-{p.key}", pure=False)
+                            sweep.preset, commit, key=f"mathdl-{sweep.sweep_id}-{p.key}",
+                            pure=False)
         futures[fut] = p
+    finished = False
     try:
         for fut in as_completed(list(futures)):
             point = futures[fut]
@@ -224,12 +239,45 @@ def run_sweep(
             if len(pending) >= batch_size or time.monotonic() - last_flush >= flush_seconds:
                 flush()
             on_progress(already + done, failed, len(points))
+        finished = True
     finally:
         flush()
         for fut in futures:
             fut.cancel()
+    claims = evaluate_sweep_claims(store, sweep.sweep_id) if finished else None
     return SweepSummary(sweep_id=sweep.sweep_id, total=len(points), already_stored=already,
-                        completed=done - failed, failed=failed)
+                        completed=done - failed, failed=failed, claims=claims)
+
+
+def evaluate_sweep_claims(store: RunStore, sweep_id: str) -> tuple[Claim, ...] | None:
+    """Evaluate the experiment's claims on the sweep's curve and store them with the sweep.
+
+    The experiment's ``sweep_claims`` hook receives every completed point (typed config, seed,
+    metrics); failed points are left out. Returns ``None`` (and stores nothing) when the
+    experiment defines no hook or no point completed.
+
+    Raises:
+        SweepClaimsError: the hook raised; the message names the experiment and the error.
+    """
+    sweep = store.get_sweep(sweep_id)
+    experiment = get_experiment(sweep.experiment)
+    if experiment.sweep_claims is None:
+        return None
+    observations = [
+        SweepObservation(config=config_from_dict(experiment.config_type, run.config),
+                         seed=run.seed, metrics=run.metrics)
+        for _, run in store.sweep_runs(sweep_id) if run.status is RunStatus.COMPLETED
+    ]
+    if not observations:
+        return None
+    try:
+        claims = tuple(experiment.sweep_claims(observations))
+    except Exception as exc:  # noqa: BLE001 - reported in one line; the points stay stored
+        raise SweepClaimsError(
+            f"{experiment.name}: the claims on the sweep's curve could not be evaluated "
+            f"({type(exc).__name__}: {exc})") from exc
+    store.set_sweep_claims(sweep_id, [c.to_dict() for c in claims])
+    return claims
 
 
 def _result_or_failure(fut: Any, point: SweepPoint, sweep: SweepRecord) -> RunRecord:
@@ -238,7 +286,7 @@ def _result_or_failure(fut: Any, point: SweepPoint, sweep: SweepRecord) -> RunRe
     try:
         return fut.result()
     except Exception as exc:  # noqa: BLE001 - recorded as a failed point, the sweep goes on
-        from ._run import _now, device_description, git_commit, new_run_id, versions
+        from ._run import _now, device_description, new_run_id, versions
 
         experiment = get_experiment(sweep.experiment)
         now = _now()

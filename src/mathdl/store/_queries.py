@@ -6,16 +6,23 @@ and the report; no experiment's mathematics is recomputed here.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
-from ._sqlite import RunStatus, RunStore
+from ._sqlite import RunRecord, RunStatus, RunStore
+
+SweepRuns = Sequence[tuple[str, RunRecord]]
 
 
-def sweep_table(store: RunStore, sweep_id: str) -> list[dict[str, Any]]:
-    """One row per stored point: the grid values, seed, status, claims and metrics."""
+def sweep_table(store: RunStore, sweep_id: str, *, runs: SweepRuns | None = None
+                ) -> list[dict[str, Any]]:
+    """One row per stored point: the grid values, seed, status, claims and metrics.
+
+    ``runs``: the sweep's ``store.sweep_runs(sweep_id)`` if already loaded (read once, use twice).
+    """
     sweep = store.get_sweep(sweep_id)
     rows = []
-    for key, run in store.sweep_runs(sweep_id):
+    for key, run in runs if runs is not None else store.sweep_runs(sweep_id):
         row: dict[str, Any] = {"point_key": key, "run_id": run.run_id, "seed": run.seed}
         row.update({k: run.config.get(k) for k in sweep.grid})
         row.update({"status": run.status.value, "claims": run.n_claims,
@@ -24,12 +31,14 @@ def sweep_table(store: RunStore, sweep_id: str) -> list[dict[str, Any]]:
     return rows
 
 
-def sweep_curves(store: RunStore, sweep_id: str) -> dict[str, Any]:
+def sweep_curves(store: RunStore, sweep_id: str, *, runs: SweepRuns | None = None
+                 ) -> dict[str, Any]:
     """Metrics of a sweep's completed points aggregated over seeds, as curves.
 
     The x axis is the first grid key whose values are numbers; the other grid keys label the
     curves. For each curve and metric: the x values and, over the seeds stored at each x, the
-    mean, the sample standard deviation (0 for one seed) and the count.
+    mean, the sample standard deviation (0 for one seed) and the count. ``runs`` as in
+    :func:`sweep_table`.
     """
     sweep = store.get_sweep(sweep_id)
     numeric = [k for k, vs in sweep.grid.items()
@@ -37,7 +46,7 @@ def sweep_curves(store: RunStore, sweep_id: str) -> dict[str, Any]:
     x_key = numeric[0] if numeric else None
     others = [k for k in sweep.grid if k != x_key]
     groups: dict[str, dict[float, dict[str, list[float]]]] = {}
-    for _, run in store.sweep_runs(sweep_id):
+    for _, run in runs if runs is not None else store.sweep_runs(sweep_id):
         if run.status is not RunStatus.COMPLETED:
             continue
         label = ", ".join(f"{k}={_text(run.config.get(k))}" for k in others)

@@ -234,3 +234,16 @@ def test_min_woodworth_interpolant_interpolates_between_l2_and_l1():
     torch.testing.assert_close(l1, beta, atol=1e-7, rtol=0)
     assert float((small - l1).norm()) < 0.02
     assert float((big - beta).norm()) > 0.5
+
+
+def test_min_woodworth_interpolant_converges_at_every_scale():
+    # Regression: near the dual optimum the decrease of phi falls below its rounding error and
+    # Armijo's test could not be decided; Newton then stalled (here at alpha ~ 0.03).
+    g = _gen(0)
+    x = torch.randn(20, 60, generator=g, dtype=F64)
+    beta = torch.zeros(60, dtype=F64)
+    beta[:3] = torch.tensor([1.0, -1.0, 1.0], dtype=F64)
+    y = x @ beta
+    for alpha in torch.logspace(-5, 1, 25, dtype=F64).tolist():
+        fit = min_woodworth_interpolant(x, y, alpha)
+        assert float((x @ fit - y).abs().max()) <= 1e-11

@@ -1,6 +1,11 @@
 """Training dynamics: two-layer networks with explicit output scalings and gradient descent,
 gradient descent on linear models, and the reference solutions of implicit-bias theorems."""
 
+from mathdl.training._diagonal import (
+    DiagonalTrajectory,
+    diagonal_network_gradient_descent,
+    diagonal_network_step_size,
+)
 from mathdl.training._implicit_bias import (
     MaxMarginSolution,
     logistic_gd_offset,
@@ -23,6 +28,7 @@ from mathdl.training._two_layer import (
 )
 
 __all__ = [
+    "DiagonalTrajectory",
     "FirstLayerInit",
     "LinearLoss",
     "LinearTrajectory",
@@ -33,6 +39,8 @@ __all__ = [
     "Scaling",
     "TrainingRecord",
     "TwoLayerNetwork",
+    "diagonal_network_gradient_descent",
+    "diagonal_network_step_size",
     "linear_gradient_descent",
     "logistic_gd_offset",
     "max_margin_classifier",

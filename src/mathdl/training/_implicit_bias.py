@@ -287,6 +287,10 @@ def woodworth_potential(beta: Tensor, alpha: float) -> Tensor:
     return a2 * torch.sum(2 - torch.sqrt(4 + z**2) + z * torch.asinh(z / 2), dim=-1)
 
 
+def _dual_residual(xs: np.ndarray, ys: np.ndarray, c: float, nu: np.ndarray) -> float:
+    return float(np.max(np.abs(c * (xs @ np.sinh(xs.T @ nu)) - ys)))
+
+
 def min_woodworth_interpolant(x: Tensor, y: Tensor, alpha: float, *,
                               tol: float = 1e-12, max_iter: int = 200) -> Tensor:
     r""":math:`\arg\min\{Q_\alpha(\beta) : X\beta = y\}` (Woodworth et al., COLT 2020, Thm 1).
@@ -336,8 +340,15 @@ def min_woodworth_interpolant(x: Tensor, y: Tensor, alpha: float, *,
             except np.linalg.LinAlgError:
                 break
             t, f0, slope = 1.0, phi(nu), float(residual @ step)
-            while t > 1e-12 and not phi(nu - t * step) <= f0 - 1e-4 * t * slope:
-                t /= 2
+            if 1e-4 * slope > 1e-13 * (1.0 + abs(f0)):
+                while t > 1e-12 and not phi(nu - t * step) <= f0 - 1e-4 * t * slope:
+                    t /= 2
+            else:
+                # Near the optimum the decrease of phi is below its rounding error and Armijo's
+                # test cannot be decided: backtrack on the gradient (the residual) instead.
+                size = float(np.max(np.abs(residual)))
+                while t > 1e-12 and not _dual_residual(xs, ys, c, nu - t * step) < size:
+                    t /= 2
             nu = nu - t * step
             if not np.all(np.isfinite(nu)):
                 break

@@ -633,3 +633,5 @@ lazy_vs_mean_field = register(Experiment(
     run=run_lazy_vs_mean_field,
     figure=figure_lazy_vs_mean_field,
 ))
+
+from mathdl.training import experiments_diagonal  # noqa: E402,F401  (imported to register)

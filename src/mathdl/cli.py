@@ -16,6 +16,7 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -106,14 +107,15 @@ def _claims_table(record: RunRecord) -> Table:
 
 
 def _verdict_table(title: str, claims: list[dict[str, Any]]) -> Table:
-    table = Table(title=title)
+    table = Table(title=escape(title))
     for col in ("claim", "predicted", "measured", "tolerance", "verdict"):
         table.add_column(col, justify="left" if col == "claim" else "right")
     for c in claims:
         verdict = "[green]holds[/]" if c["holds"] else "[red]fails[/]"
         measured = "nan" if c["measured"] is None else f"{c['measured']:.4g}"
         tol = f"{c['tolerance']:.3g} {c['tolerance_kind'][:3]}"
-        table.add_row(c["name"], f"{c['predicted']:.4g}", measured, tol, verdict)
+        # stored names are text, not markup: "slope[depth=2]" must print as written
+        table.add_row(escape(c["name"]), f"{c['predicted']:.4g}", measured, tol, verdict)
     return table
 
 
@@ -157,7 +159,7 @@ def list_(as_json: JsonOpt = False) -> None:
     for col in ("name", "title", "reference"):
         table.add_column(col)
     for e in exps:
-        table.add_row(e.name, e.title, e.reference)
+        table.add_row(escape(e.name), escape(e.title), escape(e.reference))
     out.print(table)
 
 
@@ -181,11 +183,12 @@ def show(name: Annotated[str, typer.Argument(help="Experiment name, e.g. approxi
 
 
 def _show_value(value: Any) -> str:
+    """A config value as table text (escaped: the table renders rich markup)."""
     if hasattr(value, "value"):
         value = value.value
     if isinstance(value, list | tuple):
-        return ",".join(str(v.value if hasattr(v, "value") else v) for v in value)
-    return str(value)
+        return escape(",".join(str(v.value if hasattr(v, "value") else v) for v in value))
+    return escape(str(value))
 
 
 @app.command()

@@ -102,3 +102,20 @@ def test_a_thousand_point_sweep_stores_every_point_once(home):
     assert [c["name"] for c in shown["claims"]] == ["chebyshev-rate-curve",
                                                     "chebyshev-rate-slope-in-a"]
     assert all(c["holds"] for c in shown["claims"])
+
+
+def test_sweep_show_prints_claim_names_as_written(home):
+    # stored text is not rich markup: a bracketed claim name must not vanish from the table
+    from mathdl.store import RunStore, SweepRecord
+
+    store = RunStore.open(home)
+    store.add_sweep(SweepRecord(sweep_id="abc123abc123", experiment=RUNGE, preset="quick",
+                                grid={"a": [16.0]}, seeds=1, n_points=1,
+                                created_at="2026-01-01"))
+    store.set_sweep_claims("abc123abc123", [{
+        "name": "slope-mean[depth=2]", "statement": "s", "reference": "r", "predicted": -0.5,
+        "measured": -0.49, "tolerance": 0.1, "tolerance_kind": "absolute", "kind": "rate",
+        "holds": True}])
+    proc = mathdl("sweep-show", "abc123abc123", home=home)
+    assert proc.returncode == 0, proc.stderr
+    assert "slope-mean[depth=2]" in proc.stdout

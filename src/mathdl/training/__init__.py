@@ -6,6 +6,14 @@ from mathdl.training._diagonal import (
     diagonal_network_gradient_descent,
     diagonal_network_step_size,
 )
+from mathdl.training._features import (
+    MatrixSimilarity,
+    average_gradient_outer_product,
+    feature_ansatz_correlation,
+    input_gradients,
+    psd_matrix_power,
+    subspace_alignment,
+)
 from mathdl.training._implicit_bias import (
     MaxMarginSolution,
     logistic_gd_offset,
@@ -15,7 +23,25 @@ from mathdl.training._implicit_bias import (
     min_woodworth_interpolant,
     woodworth_potential,
 )
+from mathdl.training._landscape import (
+    EigenMethod,
+    HVPMode,
+    flatten_parameters,
+    hessian_vector_product,
+    loss_along_line,
+    loss_on_plane,
+    parameter_loss,
+    sharpness,
+    top_hessian_eigenvalues,
+)
 from mathdl.training._linear_gd import LinearLoss, LinearTrajectory, linear_gradient_descent
+from mathdl.training._sgd import (
+    SGDTrajectory,
+    StepSchedule,
+    least_squares_sgd,
+    lms_decaying_step_constant,
+    lms_noise_floor,
+)
 from mathdl.training._two_layer import (
     FirstLayerInit,
     Loss,
@@ -29,24 +55,44 @@ from mathdl.training._two_layer import (
 
 __all__ = [
     "DiagonalTrajectory",
+    "EigenMethod",
     "FirstLayerInit",
+    "HVPMode",
     "LinearLoss",
     "LinearTrajectory",
     "Loss",
+    "MatrixSimilarity",
     "MaxMarginSolution",
     "Nonlinearity",
     "OutputInit",
+    "SGDTrajectory",
     "Scaling",
+    "StepSchedule",
     "TrainingRecord",
     "TwoLayerNetwork",
+    "average_gradient_outer_product",
     "diagonal_network_gradient_descent",
     "diagonal_network_step_size",
+    "feature_ansatz_correlation",
+    "flatten_parameters",
+    "hessian_vector_product",
+    "input_gradients",
+    "least_squares_sgd",
     "linear_gradient_descent",
+    "lms_decaying_step_constant",
+    "lms_noise_floor",
     "logistic_gd_offset",
+    "loss_along_line",
+    "loss_on_plane",
     "max_margin_classifier",
     "min_l1_interpolant",
     "min_l2_interpolant",
     "min_woodworth_interpolant",
+    "parameter_loss",
+    "psd_matrix_power",
+    "sharpness",
+    "subspace_alignment",
+    "top_hessian_eigenvalues",
     "train_gradient_descent",
     "woodworth_potential",
 ]

@@ -634,4 +634,9 @@ lazy_vs_mean_field = register(Experiment(
     figure=figure_lazy_vs_mean_field,
 ))
 
-from mathdl.training import experiments_diagonal  # noqa: E402,F401  (imported to register)
+from mathdl.training import (  # noqa: E402,F401  (imported to register)
+    experiments_diagonal,
+    experiments_features,
+    experiments_landscape,
+    experiments_sgd,
+)

@@ -2,6 +2,7 @@
 mixtures and of empirical measures, reverse-SDE and probability-flow samplers, the distances that
 measure what they produce, and the speciation transition."""
 
+from mathdl.generative._collapse import collapse_time, excess_entropy, posterior_weights
 from mathdl.generative._distances import (
     gaussian_kl,
     gaussian_w2,
@@ -53,8 +54,10 @@ __all__ = [
     "VariancePreserving",
     "class_agreement",
     "clone_agreement",
+    "collapse_time",
     "empirical_score",
     "exact_score",
+    "excess_entropy",
     "forward_marginal",
     "gaussian_kl",
     "gaussian_sampler_law",
@@ -62,6 +65,7 @@ __all__ = [
     "mixture_kl",
     "mixture_mmd2",
     "mmd2_unbiased",
+    "posterior_weights",
     "probability_flow_drift",
     "reverse_sde_drift",
     "sample",

@@ -280,6 +280,9 @@ class GaussianMixture:
             trace_precision = torch.diagonal(precision, dim1=-2, dim2=-1).sum(-1)
             v = None
         log_w = torch.log(self.weights) - 0.5 * logdet - 0.5 * d * math.log(2 * math.pi)
+        if v is not None:
+            return self._evaluate_isotropic(x, log_w, v, want_score=want_score,
+                                            want_divergence=want_divergence)
         n = x.shape[0]
         rows = max(1, _CHUNK_ELEMENTS // (k * d))
         logp, resp, scores, divs = [], [], [], []
@@ -301,6 +304,39 @@ class GaussianMixture:
                 if want_divergence:
                     spread = (comp_scores - s[:, None, :]).square().sum(-1)
                     divs.append((r * (spread - trace_precision[None])).sum(1))
+        return (torch.cat(logp), torch.cat(resp), torch.cat(scores) if want_score else None,
+                torch.cat(divs) if want_divergence else None)
+
+    def _evaluate_isotropic(self, x: Tensor, log_w: Tensor, v: Tensor, *, want_score: bool,
+                            want_divergence: bool
+                            ) -> tuple[Tensor, Tensor, Tensor | None, Tensor | None]:
+        r"""Isotropic components, without the (n, K, d) differences: with
+        :math:`q_k = |x - \mu_k|^2` (``cdist``, computed without the expansion
+        :math:`|x|^2 - 2x\cdot\mu + |\mu|^2`, exact near a mean), the score is
+        :math:`\sum_k r_k(\mu_k - x)/v_k` and the divergence
+        :math:`\sum_k r_k (q_k/v_k^2 - d/v_k) - |s|^2` (as :math:`\sum_k r_k s_k = s`)."""
+        d = self.dim
+        n = x.shape[0]
+        rows = max(1, _CHUNK_ELEMENTS // (self.n_components * d))
+        logp, resp, scores, divs = [], [], [], []
+        for start in range(0, n, rows):
+            xc = x[start:start + rows]
+            if xc.requires_grad:  # cdist has no second derivative: differentiate the sum
+                q = (xc[:, None, :] - self.means[None]).square().sum(-1)
+            else:
+                q = torch.cdist(xc, self.means,
+                                compute_mode="donot_use_mm_for_euclid_dist").square()
+            logits = log_w[None] - 0.5 * q / v[None]
+            lp = torch.logsumexp(logits, dim=1)
+            r = torch.exp(logits - lp[:, None])
+            logp.append(lp)
+            resp.append(r)
+            if want_score:
+                rv = r / v[None]
+                sc = rv @ self.means - xc * rv.sum(1, keepdim=True)
+                scores.append(sc)
+                if want_divergence:
+                    divs.append((rv * (q / v[None] - d)).sum(1) - sc.square().sum(1))
         return (torch.cat(logp), torch.cat(resp), torch.cat(scores) if want_score else None,
                 torch.cat(divs) if want_divergence else None)
 

@@ -95,6 +95,20 @@ def test_sweep_runs_each_point_once_and_resumes(tmp_path, client):
         assert rate["std"] == [0.0] * 4
 
 
+def test_a_sweep_point_has_the_numbers_of_a_direct_run(tmp_path, client):
+    # what docs/sweeps.md promises: a point of a sweep is the run of its config and seed
+    from mathdl.atlas import apply_overrides
+
+    sgd = get_experiment("training/sgd-rates")
+    store = RunStore.open(tmp_path)
+    grid = parse_grid(sgd, ["noise_std=0.5,2"])
+    sweep, points = plan_sweep(sgd, Preset.QUICK, grid, seeds=2)
+    run_sweep(store, sweep, points, client=client)
+    for _, run in store.sweep_runs(sweep.sweep_id):
+        config = apply_overrides(sgd.quick, [f"noise_std={run.config['noise_std']}"])
+        assert run.result == sgd.run(config, seed=run.seed).to_dict()
+
+
 def test_claims_on_the_aggregated_curve_are_evaluated_and_stored(tmp_path, client):
     store = RunStore.open(tmp_path)
     sweep, points = plan_sweep(RUNGE, Preset.QUICK, parse_grid(RUNGE, ["a=16,64,256"]), seeds=2)

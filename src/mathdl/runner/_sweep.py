@@ -157,11 +157,15 @@ def execute_point(name: str, config: dict[str, Any], seed: int, preset: str,
     """
     import torch
 
+    threads = torch.get_num_threads()
     torch.set_num_threads(1)  # workers are processes sized to the cores: no oversubscription
-    experiment = get_experiment(name)
-    cfg = config_from_dict(experiment.config_type, config)
-    return execute(experiment, cfg, preset=Preset(preset), seed=seed, render_figures=False,
-                   commit=commit)
+    try:
+        experiment = get_experiment(name)
+        cfg = config_from_dict(experiment.config_type, config)
+        return execute(experiment, cfg, preset=Preset(preset), seed=seed, render_figures=False,
+                       commit=commit)
+    finally:
+        torch.set_num_threads(threads)  # the caller's setting, when run in-process
 
 
 def make_client(scheduler: str | None = None, workers: int | None = None) -> Any:

@@ -638,5 +638,6 @@ from mathdl.training import (  # noqa: E402,F401  (imported to register)
     experiments_diagonal,
     experiments_features,
     experiments_landscape,
+    experiments_mean_field,
     experiments_sgd,
 )

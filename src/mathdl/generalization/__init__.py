@@ -2,6 +2,25 @@
 empirical Rademacher complexity with its bounds, and the exact risk curves of linear regression
 in proportional asymptotics (double descent)."""
 
+from mathdl.generalization._barron import (
+    fit_path_norm_lasso,
+    monte_carlo_approximant,
+    monte_carlo_error_constant,
+    norm_barron_coefficient,
+    path_norm,
+    random_barron_target,
+    sphere_distance,
+)
+from mathdl.generalization._benign import (
+    benign_bias_term,
+    benign_critical_index,
+    benign_variance_term,
+    diagonal_excess_risk,
+    effective_ranks,
+    min_norm_variance,
+    sample_gaussian_design,
+    spiked_spectrum,
+)
 from mathdl.generalization._double_descent import (
     marchenko_pastur_stieltjes,
     min_norm_asymptotic_risk,
@@ -14,6 +33,22 @@ from mathdl.generalization._double_descent import (
     sample_isotropic_regression,
 )
 from mathdl.generalization._estimate import MonteCarloEstimate
+from mathdl.generalization._hardness import (
+    cosine_family,
+    gradient_variance,
+    half_space_frequencies,
+    loss_gradients,
+    per_example_gradients,
+    torus_grid,
+)
+from mathdl.generalization._lipschitz import (
+    lipschitz_ball_chaining_bound,
+    lipschitz_ball_supremum,
+)
+from mathdl.generalization._path_norm_estimator import (
+    PathNormRegularizedEstimator,
+    a_priori_bound,
+)
 from mathdl.generalization._rademacher import (
     empirical_rademacher_complexity,
     l1_ball_rademacher_bound,
@@ -42,24 +77,45 @@ from mathdl.generalization._random_features import (
 __all__ = [
     "FeatureKind",
     "MonteCarloEstimate",
+    "PathNormRegularizedEstimator",
     "RandomFeatureModel",
+    "a_priori_bound",
+    "benign_bias_term",
+    "benign_critical_index",
+    "benign_variance_term",
+    "cosine_family",
+    "diagonal_excess_risk",
+    "effective_ranks",
     "empirical_feature_kernel",
     "empirical_rademacher_complexity",
     "feature_kernel",
+    "fit_path_norm_lasso",
     "fourier_feature_error_constant",
+    "gradient_variance",
+    "half_space_frequencies",
     "kernel_expansion_representation",
     "l1_ball_rademacher_bound",
     "l1_ball_supremum",
     "l2_ball_rademacher_bound",
     "l2_ball_supremum",
+    "lipschitz_ball_chaining_bound",
+    "lipschitz_ball_supremum",
+    "loss_gradients",
     "marchenko_pastur_stieltjes",
     "min_norm_asymptotic_risk",
     "min_norm_finite_sample_risk",
     "min_norm_least_squares",
+    "min_norm_variance",
+    "monte_carlo_approximant",
+    "monte_carlo_error_constant",
+    "norm_barron_coefficient",
     "optimal_ridge_penalty",
+    "path_norm",
     "path_norm_ball_supremum",
     "path_norm_rademacher_bound",
+    "per_example_gradients",
     "prediction_risk",
+    "random_barron_target",
     "random_feature_expansion",
     "random_features",
     "representation_norm_squared",
@@ -69,5 +125,9 @@ __all__ = [
     "rkhs_ball_supremum",
     "rkhs_norm",
     "sample_feature_weights",
+    "sample_gaussian_design",
     "sample_isotropic_regression",
+    "sphere_distance",
+    "spiked_spectrum",
+    "torus_grid",
 ]

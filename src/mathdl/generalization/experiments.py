@@ -667,3 +667,8 @@ double_descent_linear = register(Experiment(
     run=run_double_descent_linear,
     figure=figure_double_descent_linear,
 ))
+
+from mathdl.generalization import (  # noqa: E402  (imported to register)
+    experiments_barron,  # noqa: F401
+    experiments_extra,  # noqa: F401
+)

@@ -31,13 +31,19 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/kernels_vs_neural_tangents.py
 
 # The peers need pinned JAX releases: a separate environment, never a dependency of mathdl.
+# DeepXDE (PyTorch backend) gets its own environment too, with the CPU torch installed first.
 PEERS := .venv-peers
+DEEPXDE := .venv-deepxde
 bench-peers:
 	test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
 	$(PEERS)/bin/python -m pip install --quiet --disable-pip-version-check "$(TORCH)"
 	$(PEERS)/bin/python -m pip install --quiet --disable-pip-version-check -e . \
 		jax==0.4.30 jaxlib==0.4.30 tf2jax==0.3.6 neural-tangents==0.6.5
 	$(PEERS)/bin/python benchmarks/kernels_vs_neural_tangents.py
+	test -x $(DEEPXDE)/bin/python || $(PYTHON) -m venv $(DEEPXDE)
+	$(DEEPXDE)/bin/python -m pip install --quiet --disable-pip-version-check "$(TORCH)"
+	$(DEEPXDE)/bin/python -m pip install --quiet --disable-pip-version-check -e . deepxde==1.14.0
+	DDE_BACKEND=pytorch $(DEEPXDE)/bin/python benchmarks/pde_pinn_vs_deepxde.py
 
 clean:
-	rm -rf $(VENV) $(PEERS) mathdl-runs .pytest_cache
+	rm -rf $(VENV) $(PEERS) $(DEEPXDE) mathdl-runs .pytest_cache

@@ -5,6 +5,7 @@ No mathematics lives here: experiments are defined in each topic's ``experiments
 
 from ._claims import Claim, ClaimKind, ToleranceKind
 from ._config import (
+    ComputeDevice,
     ConfigError,
     apply_overrides,
     config_fields,
@@ -12,6 +13,7 @@ from ._config import (
     config_to_dict,
     describe_type,
     require,
+    require_device,
     require_int_range,
     require_ints,
     require_positive,
@@ -31,6 +33,7 @@ from ._registry import UnknownExperimentError, experiments, get_experiment, regi
 __all__ = [
     "Claim",
     "ClaimKind",
+    "ComputeDevice",
     "ConfigError",
     "Experiment",
     "Preset",
@@ -51,6 +54,7 @@ __all__ = [
     "no_progress",
     "register",
     "require",
+    "require_device",
     "require_int_range",
     "require_ints",
     "require_positive",

@@ -200,3 +200,31 @@ def require_positive(field: str, value: Any) -> None:
     ok = isinstance(value, int | float) and not isinstance(value, bool)
     require(ok and math.isfinite(value) and value > 0, field, "a finite number > 0", value)
 
+
+
+class ComputeDevice(enum.Enum):
+    """Where an experiment computes (a config field of experiments that benefit from a GPU).
+
+    ``CPU`` is every preset's default: results are bit-reproducible there. ``CUDA`` runs on the
+    current GPU (``--set device=cuda``); numbers then agree with the CPU's to floating-point
+    reordering, not bit for bit.
+    """
+
+    CPU = "cpu"
+    CUDA = "cuda"
+
+    def torch_device(self) -> Any:
+        import torch
+
+        return torch.device(self.value)
+
+
+def require_device(field: str, value: Any) -> None:
+    """A :class:`ComputeDevice` that exists on this machine."""
+    require(isinstance(value, ComputeDevice), field, "a ComputeDevice (cpu or cuda)", value)
+    if value is ComputeDevice.CUDA:
+        import torch
+
+        require(torch.cuda.is_available(), field,
+                "cpu (no CUDA device is available on this machine)",
+                value.value)

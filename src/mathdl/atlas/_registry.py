@@ -11,6 +11,7 @@ from ._protocol import Experiment
 TOPIC_MODULES: tuple[str, ...] = (
     "mathdl.approximation.experiments",
     "mathdl.kernels.experiments",
+    "mathdl.pde.experiments",
     "mathdl.generalization.experiments",
     "mathdl.generative.experiments",
     "mathdl.training.experiments",

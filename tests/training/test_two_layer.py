@@ -400,3 +400,54 @@ def test_trainer_rejects_a_parameter_without_gradient():
     net.weight.requires_grad_(False)
     with pytest.raises(ValueError, match="requires_grad"):
         train_gradient_descent(net, x, y, learning_rate=0.1, steps=1, trainable=["weight"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Stochastic gradient descent (batch_size)
+
+
+def test_sgd_with_the_whole_batch_is_gradient_descent():
+    x, y = _inputs(12, 3, 1), torch.randn(12, generator=_gen(2), dtype=F64)
+    gd, sgd = _net(), _net()
+    train_gradient_descent(gd, x, y, learning_rate=0.1, steps=20)
+    train_gradient_descent(sgd, x, y, learning_rate=0.1, steps=20, batch_size=12,
+                           generator=_gen(5))
+    for a, b in zip(gd.parameters(), sgd.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-13)  # only the summation order
+
+
+def test_the_minibatch_step_is_unbiased():
+    # E over minibatches of one SGD step = the gradient-descent step (the minibatch loss is an
+    # unbiased estimate of the full loss, hence of its gradient); 4000 draws: standard error of
+    # the mean step ~ 1.5% of its spread, 5 standard errors allowed.
+    x, y = _inputs(10, 3, 3), torch.randn(10, generator=_gen(4), dtype=F64)
+    start = _net()
+    gd = _net()
+    train_gradient_descent(gd, x, y, learning_rate=0.05, steps=1)
+    target = torch.cat([p.detach().flatten() for p in gd.parameters()])
+    g = _gen(6)
+    steps = []
+    for _ in range(4000):
+        net = _net()
+        train_gradient_descent(net, x, y, learning_rate=0.05, steps=1, batch_size=3, generator=g)
+        steps.append(torch.cat([p.detach().flatten() for p in net.parameters()]))
+    steps = torch.stack(steps)
+    origin = torch.cat([p.detach().flatten() for p in start.parameters()])
+    mean, stderr = steps.mean(0), steps.std(0) / 4000**0.5
+    assert torch.all((mean - target).abs() <= 5 * stderr + 1e-15)
+    assert float((target - origin).abs().max()) > 20 * float(stderr.max())  # the step is visible
+
+
+def test_sgd_is_deterministic_given_the_generator_and_checks_its_inputs():
+    x, y = _inputs(12, 3, 1), torch.randn(12, generator=_gen(2), dtype=F64)
+    a, b = _net(), _net()
+    ra = train_gradient_descent(a, x, y, learning_rate=0.1, steps=30, batch_size=4,
+                                generator=_gen(9))
+    rb = train_gradient_descent(b, x, y, learning_rate=0.1, steps=30, batch_size=4,
+                                generator=_gen(9))
+    assert ra.train_loss == rb.train_loss
+    with pytest.raises(ValueError, match="batch_size"):
+        train_gradient_descent(_net(), x, y, learning_rate=0.1, steps=1, batch_size=13,
+                               generator=_gen(0))
+    with pytest.raises(ValueError, match="generator"):
+        train_gradient_descent(_net(), x, y, learning_rate=0.1, steps=1, batch_size=4)

@@ -372,6 +372,14 @@ def _outputs(model: nn.Module, x: Tensor) -> Tensor:
     return out.reshape(-1)
 
 
+def _check_loss(value: Tensor, step: int, lr: float) -> None:
+    if not torch.isfinite(value):
+        raise RuntimeError(
+            f"gradient descent diverged: the loss is {float(value.detach())} at step {step} "
+            f"(learning_rate={lr:g}); try a smaller learning_rate"
+        )
+
+
 def train_gradient_descent(
     model: nn.Module,
     x: Tensor,
@@ -383,6 +391,8 @@ def train_gradient_descent(
     x_eval: Tensor | None = None,
     trainable: Sequence[str] | None = None,
     loss: Loss = Loss.HALF_MSE,
+    batch_size: int | None = None,
+    generator: torch.Generator | None = None,
 ) -> TrainingRecord:
     r"""Full-batch gradient descent :math:`\theta_{k+1} = \theta_k - \eta \nabla_\theta
     R(\theta_k)`, :math:`k = 0, \dots, K-1`, on the parameters named in ``trainable``.
@@ -405,6 +415,12 @@ def train_gradient_descent(
         trainable: names (as in ``model.named_parameters()``) of the parameters to train;
             ``None``: all of them.
         loss: :class:`Loss`.
+        batch_size: ``None`` for full-batch gradient descent; else stochastic gradient descent:
+            each step draws ``batch_size`` of the ``n`` samples without replacement (from
+            ``generator``) and steps along the gradient of the loss on them, an unbiased
+            estimate of the full gradient (Robbins & Monro 1951). The recorded losses and
+            outputs stay full-batch.
+        generator: the source of the minibatches (required with ``batch_size``).
 
     Returns:
         :class:`TrainingRecord`.
@@ -437,6 +453,14 @@ def train_gradient_descent(
         raise ValueError(f"steps: expected an integer >= 0, got {steps!r}")
     _check_positive_int(record_every, "record_every")
     _check_enum(loss, Loss, "loss")
+    if batch_size is not None:
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not (
+                1 <= batch_size <= n):
+            raise ValueError(f"batch_size: expected an integer in [1, {n}] or None, got "
+                             f"{batch_size!r}")
+        if not isinstance(generator, torch.Generator):
+            raise ValueError("generator: stochastic gradient descent (batch_size) needs a "
+                             "torch.Generator")
     named = dict(model.named_parameters())
     if trainable is None:
         names = list(named)
@@ -464,17 +488,15 @@ def train_gradient_descent(
     losses: list[float] = []
     train_out: list[Tensor] = []
     eval_out: list[Tensor] = []
+    full_batch = batch_size is None
     for step in range(steps + 1):
         record = step % record_every == 0 or step == steps
         last = step == steps
-        with torch.set_grad_enabled(not last):
-            out = _outputs(model, x)
-            value = loss(out, y)
-        if not torch.isfinite(value):
-            raise RuntimeError(
-                f"gradient descent diverged: the loss is {float(value.detach())} at step {step} "
-                f"(learning_rate={lr:g}); try a smaller learning_rate"
-            )
+        if full_batch or record:
+            with torch.set_grad_enabled(full_batch and not last):
+                out = _outputs(model, x)
+                value = loss(out, y)
+            _check_loss(value, step, lr)
         if record:
             recorded.append(step)
             losses.append(float(value.detach()))
@@ -484,6 +506,10 @@ def train_gradient_descent(
                     eval_out.append(_outputs(model, x_eval).clone())
         if last:
             break
+        if not full_batch:
+            batch = torch.randperm(n, generator=generator)[:batch_size].to(x.device)
+            value = loss(_outputs(model, x[batch]), y[batch])
+            _check_loss(value, step, lr)
         grads = torch.autograd.grad(value, params, allow_unused=True)
         with torch.no_grad():
             for p, g in zip(params, grads, strict=True):

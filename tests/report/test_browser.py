@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import http.server
 import json
+import selectors
 import shutil
 import subprocess
 import threading
@@ -120,15 +121,28 @@ def browser(tmp_path_factory):
     proc = subprocess.Popen(
         [CHROMIUM, "--headless=new", "--no-sandbox", "--disable-gpu", "--no-first-run",
          "--disable-extensions", "--remote-debugging-port=0", f"--user-data-dir={profile}",
-         "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+         "about:blank"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    # Chromium announces its DevTools endpoint on stderr once it listens: block on that line
+    # (select with a deadline), then read the port from the profile's DevToolsActivePort.
     port_file = profile / "DevToolsActivePort"
     deadline = time.monotonic() + TIMEOUT_S
-    while not (port_file.is_file() and port_file.read_text().strip()):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            proc.wait()
-            pytest.fail(f"Chromium did not start (exit code {proc.poll()})")
-        time.sleep(0.05)  # waiting on the browser's own port file, not on a duration
+    announced = False
+    with selectors.DefaultSelector() as selector:
+        selector.register(proc.stderr, selectors.EVENT_READ)
+        while not announced and time.monotonic() < deadline:
+            if not selector.select(timeout=deadline - time.monotonic()):
+                break
+            line = proc.stderr.readline()
+            if not line:  # the browser exited
+                break
+            announced = line.startswith("DevTools listening on")
+    if not (announced and port_file.is_file()):
+        proc.kill()
+        proc.wait()
+        proc.stderr.close()
+        pytest.fail(f"Chromium did not start (exit code {proc.poll()})")
+    drain = threading.Thread(target=proc.stderr.read, daemon=True)  # never let the pipe fill
+    drain.start()
     try:
         port = int(port_file.read_text().split()[0])
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/json/list", timeout=10) as resp:
@@ -141,6 +155,8 @@ def browser(tmp_path_factory):
     finally:
         proc.kill()
         proc.wait()
+        drain.join(timeout=10)
+        proc.stderr.close()
 
 
 def _problems(events: list[dict]) -> list[str]:

@@ -25,3 +25,12 @@ def check_real(value: object, name: str, *, positive: bool = False,
         kind = " > 0" if positive else " >= 0" if nonnegative else ""
         raise ValueError(f"{name}: expected a finite real number{kind}, got {value!r}")
     return float(value)
+
+
+def check_positive_ints(value: object, name: str) -> tuple[int, ...]:
+    """Return ``value`` if it is a tuple of positive integers (e.g. hidden widths), else
+    ValueError."""
+    if not (isinstance(value, tuple) and all(
+            isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in value)):
+        raise ValueError(f"{name}: expected a tuple of positive integers, got {value!r}")
+    return value

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from scipy import integrate
 
-from mathdl._validation import check_positive_int, check_real
+from mathdl._validation import check_positive_int, check_positive_ints, check_real
 from mathdl.pde._deep_bsde import PerStepNetworks
 from mathdl.pde._training import ProgressCallback, TrainingMonitor
 
@@ -233,9 +233,7 @@ class FeedbackControlOptions:
     final_learning_rate: float = 1e-4
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.hidden, tuple) and all(
-                isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in self.hidden)):
-            raise ValueError(f"hidden: expected a tuple of positive integers, got {self.hidden!r}")
+        check_positive_ints(self.hidden, "hidden")
         check_positive_int(self.batch_size, "batch_size")
         check_positive_int(self.iterations, "iterations")
         check_real(self.learning_rate, "learning_rate", positive=True)

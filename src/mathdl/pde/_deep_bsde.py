@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 import torch
 
-from mathdl._validation import check_positive_int, check_real
+from mathdl._validation import check_positive_int, check_positive_ints, check_real
 from mathdl.pde._bsde_equations import (
     SemilinearParabolicPDE,
     sample_forward_paths,
@@ -204,9 +204,8 @@ class DeepBSDEOptions:
 
     def __post_init__(self) -> None:
         check_positive_int(self.n_steps, "n_steps")
-        if self.hidden is not None and not (isinstance(self.hidden, tuple) and all(
-                isinstance(w, int) and not isinstance(w, bool) and w > 0 for w in self.hidden)):
-            raise ValueError(f"hidden: expected a tuple of positive integers, got {self.hidden!r}")
+        if self.hidden is not None:
+            check_positive_ints(self.hidden, "hidden")
         check_positive_int(self.batch_size, "batch_size")
         check_positive_int(self.iterations, "iterations")
         check_real(self.learning_rate, "learning_rate", positive=True)

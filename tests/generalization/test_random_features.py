@@ -1,5 +1,6 @@
-"""Random features: closed-form kernels vs Monte Carlo, RKHS norms and representations, the
-Monte Carlo error constant, and the ridge estimator against kernel ridge regression."""
+"""Random features: closed-form kernels vs Monte Carlo (ReLU, sigmoid, Fourier), RKHS norms and
+representations, the Monte Carlo error constant, and the ridge estimator against kernel ridge
+regression."""
 
 from __future__ import annotations
 
@@ -99,6 +100,67 @@ def test_fourier_kernel_is_gaussian():
     torch.testing.assert_close(torch.diagonal(k), torch.ones(5, dtype=F64))
 
 
+def _feature_products(kind, x, w):
+    """Per-feature products phi(x_i; w_k) phi(x_j; w_k): their mean over k is the empirical
+    kernel, their standard error over k that of the Monte Carlo estimate."""
+    m = w.shape[0]
+    per_feature = random_features(x, w, kind=kind).reshape(x.shape[0], kind.channels, m)
+    products = torch.einsum("ick,jck->ijk", per_feature, per_feature)
+    return products.mean(dim=2), products.std(dim=2) / math.sqrt(m)
+
+
+def test_sigmoid_kernel_special_cases():
+    """Phi(0) = 1/2 gives k(0, x) = 1/4; Phi(-t) = 1 - Phi(t) gives k(x, -x) = E Phi(u) -
+    E Phi(u)^2 = 1/2 - k(x, x); the diagonal is 1/4 + arcsin(s^2|x|^2 / (1 + s^2|x|^2)) / (2 pi)
+    (Sheppard); Phi(t) = 1/2 + t/sqrt(2 pi) + O(t^3) gives k = 1/4 + s^2 x.x' / (2 pi) + O(s^4)."""
+    kind, d, s = FeatureKind.SIGMOID, 5, 0.8
+    x = _points(6, d, 40)
+    zero = torch.zeros(1, d, dtype=F64)
+    torch.testing.assert_close(feature_kernel(zero, x, kind=kind, frequency_scale=s),
+                               torch.full((1, 6), 0.25, dtype=F64))
+    diag = torch.diagonal(feature_kernel(x, kind=kind, frequency_scale=s))
+    anti = torch.diagonal(feature_kernel(x, -x, kind=kind, frequency_scale=s))
+    torch.testing.assert_close(diag + anti, torch.full((6,), 0.5, dtype=F64))
+    sq = s * s * (x * x).sum(1)
+    torch.testing.assert_close(diag, 0.25 + torch.arcsin(sq / (1 + sq)) / (2 * math.pi))
+    tiny = 1e-3
+    small = feature_kernel(x, kind=kind, frequency_scale=tiny)
+    linear = 0.25 + tiny**2 * (x @ x.T) / (2 * math.pi)
+    assert float((small - linear).abs().max()) < 10 * tiny**4 * float((x * x).sum(1).max()) ** 2
+
+
+def test_sigmoid_kernel_tends_to_the_step_kernel():
+    """sigma -> infinity: Phi(sigma t) -> 1{t > 0} and k -> (pi - theta) / (2 pi), the degree-0
+    arc-cosine kernel of Cho & Saul (2009) halved; the deviation is O(1 / (sigma |x|))."""
+    x = _points(7, 4, 41)
+    cos = (x @ x.T) / torch.outer(x.norm(dim=1), x.norm(dim=1))
+    step = (math.pi - torch.arccos(cos.clamp(-1, 1))) / (2 * math.pi)
+    k = feature_kernel(x, kind=FeatureKind.SIGMOID, frequency_scale=1e6)
+    torch.testing.assert_close(k, step, atol=1e-5, rtol=0)
+
+
+@pytest.mark.parametrize("wrong", ["no-unit-variance", "erf-scaling"])
+def test_sigmoid_monte_carlo_check_rejects_a_wrong_kernel(wrong):
+    """The 5-standard-error check of test_kernel_is_the_mean_of_feature_products is sharp
+    enough to reject plausible mistakes in the arcsine kernel: dropping the 1 + s^2|x|^2
+    (the variance of the auxiliary Z in Phi(u) = P(Z <= u)), or using Williams' erf(t) kernel
+    for Phi(t) = (1 + erf(t / sqrt 2)) / 2 without rescaling."""
+    d, m, s = 3, 100_000, 0.6
+    x = _points(6, d, 42)
+    w = sample_feature_weights(FeatureKind.SIGMOID, m, d, generator=_gen(43), frequency_scale=s)
+    empirical, stderr = _feature_products(FeatureKind.SIGMOID, x, w)
+    exact = feature_kernel(x, kind=FeatureKind.SIGMOID, frequency_scale=s)
+    assert torch.all((empirical - exact).abs() <= 5 * stderr)
+    norms, dots = (x * x).sum(1), x @ x.T
+    if wrong == "no-unit-variance":
+        rho = dots / torch.sqrt(torch.outer(norms, norms))
+    else:
+        rho = 2 * s * s * dots / torch.sqrt(torch.outer(1 + 2 * s * s * norms,
+                                                        1 + 2 * s * s * norms))
+    bad = 0.25 + torch.arcsin(rho.clamp(-1, 1)) / (2 * math.pi)
+    assert float(((empirical - bad).abs() / stderr).max()) > 5
+
+
 @settings(max_examples=25, deadline=None)
 @given(kind=st.sampled_from(KINDS), n1=st.integers(1, 6), n2=st.integers(1, 6),
        d=st.integers(1, 5), seed=st.integers(0, 2**16))
@@ -120,17 +182,28 @@ def test_kernel_matrix_is_positive_semidefinite(kind):
 # ------------------------------------------------------------------ weights and features
 
 
-def test_weight_distributions():
-    d, m = 3, 200_000
+def test_relu_weights_are_on_the_unit_sphere():
+    d = 3
     w = sample_feature_weights(FeatureKind.RELU, 50, d, generator=_gen(10))
     torch.testing.assert_close(w.norm(dim=1), torch.ones(50, dtype=F64))
-    sigma = 0.5
-    om = sample_feature_weights(FeatureKind.FOURIER, m, d, generator=_gen(11),
-                                frequency_scale=sigma)
+
+
+@pytest.mark.parametrize("kind", [FeatureKind.SIGMOID, FeatureKind.FOURIER])
+def test_gaussian_weights_have_covariance_sigma_squared(kind):
+    d, m, sigma = 3, 200_000, 0.5
+    om = sample_feature_weights(kind, m, d, generator=_gen(11), frequency_scale=sigma)
     cov = om.mT @ om / m
     # entries of the sample covariance of N(0, sigma^2 I): standard error <= sqrt(2/m) sigma^2
     deviation = float((cov - sigma**2 * torch.eye(d, dtype=F64)).abs().max())
     assert deviation < 5 * math.sqrt(2 / m) * sigma**2
+
+
+def test_sigmoid_features_are_the_gaussian_distribution_function():
+    x = _points(4, 2, 44)
+    w = sample_feature_weights(FeatureKind.SIGMOID, 5, 2, generator=_gen(45))
+    phi = random_features(x, w, kind=FeatureKind.SIGMOID)
+    assert phi.shape == (4, 5)
+    torch.testing.assert_close(phi, 0.5 * (1 + torch.erf(x @ w.T / math.sqrt(2))))
 
 
 def test_weights_are_reproducible_and_follow_dtype():
@@ -311,6 +384,10 @@ def test_fit_follows_the_input_dtype():
     (lambda: feature_kernel(torch.ones(2, 3), torch.ones(2, 4), kind=FeatureKind.RELU), "x2"),
     (lambda: feature_kernel(torch.ones(2, 3), kind=FeatureKind.FOURIER, frequency_scale=0.0),
      "frequency_scale"),
+    (lambda: feature_kernel(torch.ones(2, 3), kind=FeatureKind.SIGMOID, frequency_scale=-1.0),
+     "frequency_scale"),
+    (lambda: sample_feature_weights(FeatureKind.SIGMOID, 3, 2, generator=_gen(0),
+                                    frequency_scale=math.inf), "frequency_scale"),
     (lambda: random_features(torch.ones(3), torch.ones(2, 3), kind=FeatureKind.RELU), "x"),
     (lambda: random_feature_expansion(torch.ones(2, 3), torch.ones(4, 3), torch.ones(4),
                                       kind=FeatureKind.FOURIER), "coefficients"),

@@ -1,6 +1,6 @@
 """Generalization and approximation by random features: RKHS norms and the Monte Carlo rate,
-empirical Rademacher complexity with its bounds, and the exact risk curves of linear regression
-in proportional asymptotics (double descent)."""
+empirical Rademacher complexity with its bounds, and the exact risk curves of linear and
+random-features regression in proportional asymptotics (double descent)."""
 
 from mathdl.generalization._barron import (
     fit_path_norm_lasso,
@@ -73,13 +73,23 @@ from mathdl.generalization._random_features import (
     rkhs_norm,
     sample_feature_weights,
 )
+from mathdl.generalization._rf_asymptotics import (
+    ActivationConstants,
+    activation_constants,
+    random_features_asymptotic_risk,
+    random_features_bias_variance,
+    sample_sphere,
+    simulate_random_features_risk,
+)
 
 __all__ = [
+    "ActivationConstants",
     "FeatureKind",
     "MonteCarloEstimate",
     "PathNormRegularizedEstimator",
     "RandomFeatureModel",
     "a_priori_bound",
+    "activation_constants",
     "benign_bias_term",
     "benign_critical_index",
     "benign_variance_term",
@@ -118,6 +128,8 @@ __all__ = [
     "random_barron_target",
     "random_feature_expansion",
     "random_features",
+    "random_features_asymptotic_risk",
+    "random_features_bias_variance",
     "representation_norm_squared",
     "ridge_asymptotic_risk",
     "ridge_regression",
@@ -127,6 +139,8 @@ __all__ = [
     "sample_feature_weights",
     "sample_gaussian_design",
     "sample_isotropic_regression",
+    "sample_sphere",
+    "simulate_random_features_risk",
     "sphere_distance",
     "spiked_spectrum",
     "torus_grid",

@@ -35,10 +35,12 @@ which lies in that span, so :math:`\mathbb E|a|^2 = c^\top K(Z, Z) c = \|f\|_{\m
 for the minimal representation: the :math:`\|f\|_{\mathcal H}/\sqrt m` rate of random features
 without a curse of dimensionality (Rahimi & Recht 2008, Thm 3.2; E, Ma & Wu 2019, Thm 3.1 for the
 same argument in Barron space). For the features here :math:`\kappa = 1` (Fourier:
-:math:`|\varphi|^2 = \cos^2 + \sin^2 = 1`) and :math:`\kappa = \mathbb E_\rho (w\cdot x)_+^2`
-(ReLU; :math:`s^2/2` for :math:`\rho = \mathcal N(0, s^2 I_d)`, :math:`|w| = 1`).
+:math:`|\varphi|^2 = \cos^2 + \sin^2 = 1`), :math:`\kappa = \mathbb E_\rho (w\cdot x)_+^2`
+(ReLU; :math:`s^2/2` for :math:`\rho = \mathcal N(0, s^2 I_d)`, :math:`|w| = 1`) and
+:math:`\kappa \le 1` (sigmoid, :math:`0 < \Phi < 1`; the supremum over the unbounded Gaussian
+:math:`w` is approached as :math:`|w| \to \infty`).
 
-**The two feature families** (:class:`FeatureKind`):
+**The three feature families** (:class:`FeatureKind`):
 
 * ``RELU``: :math:`\varphi(x; w) = \max(w \cdot x, 0)`, :math:`w` uniform on the unit sphere
   :math:`S^{d-1}` (the :math:`\pi_0` of E, Ma & Wu). The kernel is the degree-1 arc-cosine kernel
@@ -52,6 +54,24 @@ same argument in Barron space). For the features here :math:`\kappa = 1` (Fourie
   :math:`\mathbb E_g[(g\cdot x)_+ (g\cdot x')_+] = |x||x'|(\sin\theta + (\pi-\theta)\cos\theta)
   / (2\pi)` (Cho & Saul 2009, eq. (6) with :math:`n = 1`, which is twice this).
   It equals the NNGP of ``Serial(Dense(1.0, 0.0), ReLU())`` in :mod:`mathdl.kernels`.
+* ``SIGMOID``: :math:`\varphi(x; w) = \Phi(w\cdot x)` with the Gaussian distribution function
+  :math:`\Phi(t) = \frac12\big(1 + \operatorname{erf}(t/\sqrt2)\big)` (the erf, or probit,
+  sigmoid), :math:`w \sim \mathcal N(0, \sigma^2 I_d)` (:math:`\sigma` = ``frequency_scale``).
+  The erf sigmoid is chosen over the logistic :math:`1/(1 + e^{-t})` because its kernel is in
+  closed form (Williams 1998, the arcsine kernel; the two sigmoids differ by less than 0.0095
+  uniformly after the rescaling :math:`\Phi(t) \approx 1/(1 + e^{-1.702 t})`). With
+  :math:`(u, v) = (w\cdot x, w\cdot x')` jointly Gaussian, :math:`\Phi(u) =
+  \mathbb P(Z \le u \mid u)` for an independent :math:`Z \sim \mathcal N(0, 1)`, so
+  :math:`\mathbb E[\Phi(u)\Phi(v)] = \mathbb P(Z - u \le 0, Z' - v \le 0)`, a centred
+  bivariate Gaussian orthant probability, :math:`\frac14 + \frac{1}{2\pi}\arcsin\rho`
+  (Sheppard's formula):
+
+  .. math::
+      k(x, x') = \frac14 + \frac{1}{2\pi}\arcsin\frac{\sigma^2\, x\cdot x'}
+          {\sqrt{(1 + \sigma^2|x|^2)(1 + \sigma^2|x'|^2)}}.
+
+  As :math:`\sigma\to\infty` it tends to the degree-0 arc-cosine kernel
+  :math:`\frac{\pi - \theta}{2\pi}` of the step function :math:`\mathbb 1\{w\cdot x > 0\}`.
 * ``FOURIER``: :math:`\varphi(x; \omega) = (\cos \omega\cdot x, \sin \omega\cdot x)
   \in \mathbb R^2`, :math:`\omega \sim \mathcal N(0, \sigma^2 I_d)` (:math:`\sigma` =
   ``frequency_scale``). By Bochner's theorem the kernel is Gaussian (Rahimi & Recht 2007),
@@ -60,7 +80,8 @@ same argument in Barron space). For the features here :math:`\kappa = 1` (Fourie
       k(x, x') = \mathbb E[\cos \omega\cdot(x - x')] = e^{-\sigma^2 |x - x'|^2 / 2}.
 
 **Layout.** :func:`random_features` returns the matrix :math:`\Phi` with
-:math:`\Phi_{ik} = \varphi(x_i; w_k)`, shape ``(n, m)`` for ReLU and ``(n, 2m)`` for Fourier
+:math:`\Phi_{ik} = \varphi(x_i; w_k)`, shape ``(n, m)`` for ReLU and sigmoid and ``(n, 2m)``
+for Fourier
 (columns :math:`\cos \omega_1\cdot x, \dots, \cos\omega_m\cdot x, \sin\omega_1\cdot x, \dots,
 \sin\omega_m\cdot x`). Coefficient vectors use the same layout (``m`` or ``2m`` entries: first all
 cosine, then all sine coefficients), so :math:`f_m = \frac1m \Phi a` and the empirical kernel is
@@ -70,6 +91,10 @@ References:
     A. Rahimi & B. Recht, "Random features for large-scale kernel machines", NeurIPS 2007;
     A. Rahimi & B. Recht, "Uniform approximation of functions with random bases", Allerton 2008;
     Y. Cho & L. K. Saul, "Kernel methods for deep learning", NeurIPS 2009;
+    C. K. I. Williams, "Computation with infinite neural networks", Neural Computation 10 (1998)
+    1203-1216 (the arcsine kernel of erf features);
+    W. F. Sheppard, "On the application of the theory of error to cases of normal distribution and
+    normal correlation", Phil. Trans. R. Soc. A 192 (1899) (the orthant probability);
     F. Bach, "On the equivalence between kernel quadrature rules and random feature expansions",
     JMLR 18 (2017);
     W. E, C. Ma & L. Wu, "Barron spaces and the compositional function spaces for neural network
@@ -117,16 +142,21 @@ class FeatureKind(enum.Enum):
 
     ``RELU``: :math:`\max(w\cdot x, 0)`, :math:`w \sim \mathrm{Unif}(S^{d-1})`; kernel
     :math:`\frac{|x||x'|}{2\pi d}(\sin\theta + (\pi-\theta)\cos\theta)`.
+    ``SIGMOID``: :math:`\Phi(w\cdot x)` (Gaussian distribution function, the erf sigmoid),
+    :math:`w \sim \mathcal N(0, \sigma^2 I_d)`; kernel :math:`\frac14 + \frac1{2\pi}\arcsin
+    \frac{\sigma^2 x\cdot x'}{\sqrt{(1 + \sigma^2|x|^2)(1 + \sigma^2|x'|^2)}}`.
     ``FOURIER``: :math:`(\cos\omega\cdot x, \sin\omega\cdot x)`,
     :math:`\omega \sim \mathcal N(0, \sigma^2 I_d)`; kernel :math:`e^{-\sigma^2|x-x'|^2/2}`.
     """
 
     RELU = "relu"
+    SIGMOID = "sigmoid"
     FOURIER = "fourier"
 
     @property
     def channels(self) -> int:
-        """Entries of :math:`\\varphi(x; w)`: 1 (ReLU) or 2 (Fourier: cosine and sine)."""
+        """Entries of :math:`\\varphi(x; w)`: 1 (ReLU, sigmoid) or 2 (Fourier: cosine and
+        sine)."""
         return 2 if self is FeatureKind.FOURIER else 1
 
 
@@ -150,14 +180,15 @@ def sample_feature_weights(
     r"""Draw :math:`w_1, \dots, w_m \sim \pi_0` i.i.d.
 
     ``RELU``: :math:`w_k = g_k / |g_k|`, :math:`g_k \sim \mathcal N(0, I_d)` (uniform on
-    :math:`S^{d-1}`). ``FOURIER``: :math:`\omega_k = \sigma g_k`.
+    :math:`S^{d-1}`). ``SIGMOID`` and ``FOURIER``: :math:`w_k = \sigma g_k`.
 
     Args:
         kind: :class:`FeatureKind`.
         num_features: :math:`m \ge 1`.
         dim: input dimension :math:`d \ge 1`.
         generator: the only source of randomness (drawn on its device, then moved).
-        frequency_scale: :math:`\sigma > 0` (Fourier only; ignored for ReLU).
+        frequency_scale: :math:`\sigma > 0`, the standard deviation of the Gaussian weights
+            (Fourier frequencies, sigmoid weights; ignored for ReLU).
         dtype: floating dtype of the weights.
         device: device of the weights; defaults to the generator's.
 
@@ -193,8 +224,8 @@ def random_features(x: Tensor, weights: Tensor, *, kind: FeatureKind) -> Tensor:
         kind: :class:`FeatureKind`.
 
     Returns:
-        ``(n, m)`` for ReLU, ``(n, 2m)`` for Fourier (all cosines, then all sines), in the
-        promoted dtype of ``x`` and ``weights``.
+        ``(n, m)`` for ReLU and sigmoid, ``(n, 2m)`` for Fourier (all cosines, then all sines),
+        in the promoted dtype of ``x`` and ``weights``.
 
     Raises:
         ValueError: on non-matrix, non-floating or non-finite inputs, or mismatched ``d``.
@@ -207,6 +238,8 @@ def random_features(x: Tensor, weights: Tensor, *, kind: FeatureKind) -> Tensor:
     pre = x.to(dtype) @ weights.to(dtype).mT
     if kind is FeatureKind.RELU:
         return torch.relu(pre)
+    if kind is FeatureKind.SIGMOID:
+        return torch.special.ndtr(pre)
     return torch.cat([torch.cos(pre), torch.sin(pre)], dim=1)
 
 
@@ -225,17 +258,22 @@ def feature_kernel(
 
     .. math::
         k_{\mathrm{ReLU}}(x, x') = \frac{|x||x'|}{2\pi d}\big(\sin\theta + (\pi-\theta)\cos\theta
-        \big), \qquad k_{\mathrm{Fourier}}(x, x') = e^{-\sigma^2 |x - x'|^2 / 2}
+        \big), \qquad k_{\mathrm{Fourier}}(x, x') = e^{-\sigma^2 |x - x'|^2 / 2},
+
+    .. math::
+        k_{\mathrm{sigmoid}}(x, x') = \frac14 + \frac1{2\pi}\arcsin\frac{\sigma^2\,x\cdot x'}
+        {\sqrt{(1 + \sigma^2|x|^2)(1 + \sigma^2|x'|^2)}}
 
     (Cho & Saul 2009, eq. (6), divided by :math:`2d` for :math:`w` on the unit sphere; Rahimi &
-    Recht 2007, Bochner's theorem). The angle is computed from the clamped cosine; a zero input
-    gives :math:`k = 0` (ReLU).
+    Recht 2007, Bochner's theorem; Williams 1998 with Sheppard's orthant probability, see the
+    module docstring). The angle is computed from the clamped cosine; a zero input gives
+    :math:`k = 0` (ReLU) and :math:`k = 1/4` (sigmoid: :math:`\Phi(0) = 1/2`).
 
     Args:
         x1: ``(n1, d)`` inputs.
         x2: ``(n2, d)`` inputs; ``None`` means ``x1``.
         kind: :class:`FeatureKind`.
-        frequency_scale: :math:`\sigma > 0` (Fourier only).
+        frequency_scale: :math:`\sigma > 0` (Fourier and sigmoid; ignored for ReLU).
 
     Returns:
         ``(n1, n2)`` kernel matrix in the promoted dtype of the inputs.
@@ -253,6 +291,12 @@ def feature_kernel(
     if kind is FeatureKind.FOURIER:
         sq = (x1 * x1).sum(1)[:, None] + (x2 * x2).sum(1)[None, :] - 2.0 * x1 @ x2.mT
         return torch.exp(-0.5 * sigma**2 * sq.clamp(min=0.0))
+    if kind is FeatureKind.SIGMOID:
+        s2 = sigma * sigma
+        a1 = 1.0 + s2 * (x1 * x1).sum(1)
+        a2 = 1.0 + s2 * (x2 * x2).sum(1)
+        rho = (s2 * (x1 @ x2.mT) / torch.sqrt(a1[:, None] * a2[None, :])).clamp(-1.0, 1.0)
+        return 0.25 + torch.arcsin(rho) / (2.0 * math.pi)
     d = x1.shape[1]
     n1 = torch.linalg.vector_norm(x1, dim=1)
     n2 = torch.linalg.vector_norm(x2, dim=1)
@@ -302,7 +346,7 @@ def random_feature_expansion(
     Args:
         x: ``(n, d)`` inputs.
         weights: ``(m, d)``.
-        coefficients: ``(m,)`` (ReLU) or ``(2m,)`` (Fourier) in the module's layout.
+        coefficients: ``(m,)`` (ReLU, sigmoid) or ``(2m,)`` (Fourier) in the module's layout.
         kind: :class:`FeatureKind`.
 
     Returns:
@@ -404,12 +448,12 @@ def representation_norm_squared(
 
     Args:
         representation: maps weights ``(S, d)`` to :math:`a(w_s)` in the module's layout
-            (``(S,)`` ReLU, ``(2S,)`` Fourier).
+            (``(S,)`` ReLU and sigmoid, ``(2S,)`` Fourier).
         kind: :class:`FeatureKind` (fixes :math:`\pi_0`).
         dim: :math:`d`.
         num_samples: :math:`S \ge 2`.
         generator: source of the :math:`w_s`.
-        frequency_scale: :math:`\sigma` (Fourier).
+        frequency_scale: :math:`\sigma` (Fourier, sigmoid).
         dtype: dtype of the sampled weights.
 
     Returns:
@@ -514,7 +558,7 @@ class RandomFeatureModel:
         num_features: :math:`m \ge 1`.
         kind: :class:`FeatureKind`.
         ridge: :math:`\lambda \ge 0`.
-        frequency_scale: :math:`\sigma > 0` (Fourier).
+        frequency_scale: :math:`\sigma > 0` (Fourier, sigmoid).
 
     References: Rahimi & Recht 2007, 2008; Rudi & Rosasco, "Generalization properties of learning
     with random features", NeurIPS 2017 (the same ridge objective).

@@ -31,9 +31,11 @@ bench: $(STAMP)
 	$(BIN)/python benchmarks/kernels_vs_neural_tangents.py
 
 # The peers need pinned JAX releases: a separate environment, never a dependency of mathdl.
-# DeepXDE (PyTorch backend) gets its own environment too, with the CPU torch installed first.
+# DeepXDE (PyTorch backend) and diffusers get their own environments too, with the CPU torch
+# installed first.
 PEERS := .venv-peers
 DEEPXDE := .venv-deepxde
+DIFFUSERS := .venv-diffusers
 bench-peers:
 	test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
 	$(PEERS)/bin/python -m pip install --quiet --disable-pip-version-check "$(TORCH)"
@@ -44,6 +46,11 @@ bench-peers:
 	$(DEEPXDE)/bin/python -m pip install --quiet --disable-pip-version-check "$(TORCH)"
 	$(DEEPXDE)/bin/python -m pip install --quiet --disable-pip-version-check -e . deepxde==1.14.0
 	DDE_BACKEND=pytorch $(DEEPXDE)/bin/python benchmarks/pde_pinn_vs_deepxde.py
+	test -x $(DIFFUSERS)/bin/python || $(PYTHON) -m venv $(DIFFUSERS)
+	$(DIFFUSERS)/bin/python -m pip install --quiet --disable-pip-version-check "$(TORCH)"
+	$(DIFFUSERS)/bin/python -m pip install --quiet --disable-pip-version-check -e . \
+		diffusers==0.42.1
+	OMP_NUM_THREADS=2 $(DIFFUSERS)/bin/python benchmarks/generative_vs_diffusers.py
 
 clean:
-	rm -rf $(VENV) $(PEERS) $(DEEPXDE) mathdl-runs .pytest_cache
+	rm -rf $(VENV) $(PEERS) $(DEEPXDE) $(DIFFUSERS) mathdl-runs .pytest_cache

@@ -7,6 +7,7 @@ from mathdl.pde._bsde_equations import (
     SemilinearParabolicPDE,
     allen_cahn_pde,
     black_scholes_default_risk_pde,
+    bsde_time_grid,
     hjb_lqg_pde,
     hjb_terminal,
     sample_forward_paths,
@@ -34,9 +35,12 @@ from mathdl.pde._control import (
     sampled_cost,
 )
 from mathdl.pde._deep_bsde import (
+    BSDELoss,
     DeepBSDEOptions,
     DeepBSDESolver,
+    ExponentialEstimate,
     PerStepNetworks,
+    QuadraticControl,
     pathwise_gradient_targets,
 )
 from mathdl.pde._deep_ritz import (
@@ -76,6 +80,7 @@ from mathdl.pde._poisson import (
 from mathdl.pde._training import ProgressCallback, TrainingDivergedError, TrainingMonitor
 
 __all__ = [
+    "BSDELoss",
     "BURGERS_VISCOSITY",
     "Ball",
     "BoundaryAnsatz",
@@ -89,6 +94,7 @@ __all__ = [
     "DerivativeMethod",
     "Derivatives",
     "Domain",
+    "ExponentialEstimate",
     "FeedbackControlOptions",
     "FeedbackControlSolver",
     "HopfColeEstimate",
@@ -99,6 +105,7 @@ __all__ = [
     "PINNActivation",
     "PairProductSum",
     "PerStepNetworks",
+    "QuadraticControl",
     "PoissonSolution",
     "ProgressCallback",
     "Residual",
@@ -113,6 +120,7 @@ __all__ = [
     "TrainingMonitor",
     "allen_cahn_pde",
     "black_scholes_default_risk_pde",
+    "bsde_time_grid",
     "burgers_cole_hopf",
     "burgers_initial_condition",
     "burgers_reference_grid",

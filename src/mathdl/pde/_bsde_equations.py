@@ -18,7 +18,7 @@ Jentzen, E 2018 (PNAS 115, eqs. (1)–(5)).
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import torch
@@ -76,45 +76,86 @@ class SemilinearParabolicPDE:
             raise ValueError(f"drift: expected a callable or None, got {self.drift!r}")
 
 
+def bsde_time_grid(horizon: float, n_steps: int, *, power: float = 1.0) -> tuple[float, ...]:
+    r"""The grid :math:`0 = t_0 < \dots < t_N = T` of the time discretisation,
+    :math:`t_n = T\,(1 - (1 - n/N)^p)`: uniform for ``power`` :math:`p = 1`, refined towards
+    :math:`T` for :math:`p > 1` (the last step is :math:`T N^{-p}`), where a terminal condition
+    that concentrates the controlled paths makes the solution vary fastest.
+
+    Raises:
+        ValueError: ``horizon`` not positive, ``n_steps`` not a positive integer, or
+            ``power < 1``.
+    """
+    horizon = check_real(horizon, "horizon", positive=True)
+    n = check_positive_int(n_steps, "n_steps")
+    power = check_real(power, "power")
+    if power < 1:
+        raise ValueError(f"power: expected a number >= 1, got {power}")
+    if power == 1:
+        return tuple(k * horizon / n for k in range(n + 1))
+    return (*(horizon * (1 - (1 - k / n) ** power) for k in range(n)), horizon)
+
+
+def _grid(pde: SemilinearParabolicPDE, n: int, times: Sequence[float] | None
+          ) -> tuple[float, ...]:
+    if times is None:
+        return bsde_time_grid(pde.horizon, n)
+    times = tuple(float(t) for t in times)
+    if len(times) != n + 1 or times[0] != 0 or abs(times[-1] - pde.horizon) > 1e-12 * (
+            1 + pde.horizon) or any(b <= a for a, b in zip(times, times[1:], strict=False)):
+        raise ValueError(f"times: expected {n + 1} increasing times from 0 to the horizon "
+                         f"{pde.horizon}, got {times!r}")
+    return times
+
+
 def sample_forward_paths(pde: SemilinearParabolicPDE, *, n_steps: int, batch_size: int,
-                         generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+                         generator: torch.Generator, times: Sequence[float] | None = None
+                         ) -> tuple[torch.Tensor, torch.Tensor]:
     r"""Euler–Maruyama paths of :math:`dX = \mu\,dt + \sigma\,dW`, :math:`X_0 = x_0`:
-    :math:`X_{n+1} = X_n + \mu(t_n, X_n)\Delta t + \sigma(t_n, X_n)\Delta W_n`,
-    :math:`t_n = n T/N`, :math:`\Delta W_n \sim N(0, \Delta t\, I_d)` (exact when μ, σ are
-    constant).
+    :math:`X_{n+1} = X_n + \mu(t_n, X_n)\Delta t_n + \sigma(t_n, X_n)\Delta W_n`,
+    :math:`\Delta W_n \sim N(0, \Delta t_n\, I_d)` (exact when μ, σ are constant), on the uniform
+    grid :math:`t_n = nT/N` or on given ``times``.
 
     Args:
         pde: the problem.
         n_steps: N >= 1.
         batch_size: number of paths B >= 1.
         generator: the source of the increments (on ``x0``'s device).
+        times: the grid :math:`t_0 = 0 < \dots < t_N = T` (e.g. :func:`bsde_time_grid`), or
+            ``None`` for the uniform one.
 
     Returns:
         ``(dw, x)``: increments ``(N, B, d)`` and states ``(N + 1, B, d)``, dtype/device of ``x0``.
 
     Raises:
-        ValueError: ``n_steps`` or ``batch_size`` not a positive integer.
+        ValueError: ``n_steps`` or ``batch_size`` not a positive integer, or a bad grid.
     """
     n = check_positive_int(n_steps, "n_steps")
     b = check_positive_int(batch_size, "batch_size")
+    grid = _grid(pde, n, times)
     x0 = pde.x0
-    dt = pde.horizon / n
-    dw = math.sqrt(dt) * torch.randn(n, b, pde.dim, generator=generator, dtype=x0.dtype,
-                                     device=x0.device)
-    return dw, sample_forward_paths_from(pde, dw)
+    dw = torch.randn(n, b, pde.dim, generator=generator, dtype=x0.dtype, device=x0.device)
+    if times is None:
+        dw = math.sqrt(pde.horizon / n) * dw
+    else:
+        steps = torch.tensor([t1 - t0 for t0, t1 in zip(grid, grid[1:], strict=False)],
+                             dtype=x0.dtype, device=x0.device)
+        dw = steps.sqrt()[:, None, None] * dw
+    return dw, sample_forward_paths_from(pde, dw, times=times)
 
 
-def sample_forward_paths_from(pde: SemilinearParabolicPDE, dw: torch.Tensor) -> torch.Tensor:
+def sample_forward_paths_from(pde: SemilinearParabolicPDE, dw: torch.Tensor, *,
+                              times: Sequence[float] | None = None) -> torch.Tensor:
     """The Euler–Maruyama states ``(N + 1, B, d)`` driven by given increments ``dw: (N, B, d)``
-    (see :func:`sample_forward_paths`)."""
+    (see :func:`sample_forward_paths`) on the uniform grid or on given ``times``."""
     n, b, _ = dw.shape
-    dt = pde.horizon / n
+    grid = _grid(pde, n, times)
     states = [pde.x0.expand(b, pde.dim)]
     for k in range(n):
-        t, x = k * dt, states[-1]
+        t, x = grid[k], states[-1]
         step = pde.diffusion(t, x, dw[k])
         if pde.drift is not None:
-            step = step + pde.drift(t, x) * dt
+            step = step + pde.drift(t, x) * (grid[k + 1] - t)
         states.append(x + step)
     return torch.stack(states)
 

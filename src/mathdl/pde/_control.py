@@ -264,16 +264,7 @@ class FeedbackControlSolver:
 
     def policy(self, n: int, x: torch.Tensor) -> torch.Tensor:
         """The learned control at step ``n`` for states ``x: (B, m)``; ``(B, k)``."""
-        nets = self.networks_
-        h = x
-        last = len(nets.weights) - 1
-        for i, (w, b) in enumerate(zip(nets.weights, nets.biases, strict=True)):
-            h = torch.addmm(b[n], h, w[n])
-            if i < last:
-                h = torch.relu(h)
-        if nets.skip_weight is not None:
-            h = h + torch.addmm(nets.skip_bias[n], x, nets.skip_weight[n])
-        return h
+        return self.networks_.forward_one(n, x)
 
     def fit(self, *, generator: torch.Generator, progress: ProgressCallback | None = None
             ) -> FeedbackControlSolver:

@@ -102,7 +102,7 @@ class HJBLambdaConfig:
     rare_event_z: float = 5.0
     control_from: float = 25.0
     controlled_steps: int = 40
-    controlled_iterations: int = 1000
+    controlled_iterations: int = 3000
     time_grid_power: float = 2.0
     estimate_paths: int = 1 << 17
 

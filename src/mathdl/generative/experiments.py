@@ -1204,3 +1204,5 @@ collapse = register(Experiment(
     run=run_collapse,
     figure=figure_collapse,
 ))
+
+from mathdl.generative import experiments_learned  # noqa: E402,F401  (imported to register)

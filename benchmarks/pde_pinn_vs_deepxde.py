@@ -90,17 +90,21 @@ def run_mathdl(net: MultilayerPerceptron, col, oz, ou, z_ref, u_ref, args) -> Re
     rec = Recorder(lambda z: net(torch.as_tensor(z)).detach().numpy(), z_ref, u_ref,
                    args.every)
     pinn = PINN(net, burgers_residual, coefficients={"viscosity": BURGERS_VISCOSITY},
-                adam_steps=args.adam, adam_lr=args.lr, lbfgs_steps=args.lbfgs, second=(1,))
+                adam_steps=args.adam, adam_lr=args.lr, lbfgs_steps=args.lbfgs, second=(1,),
+                lbfgs_tolerance=0.0)  # as DeepXDE's ftol = gtol = 0 below
     # the progress callback is called every 10 steps: record at multiples of 10 only
     pinn.fit(col, oz, ou, progress=lambda done, total: rec(done))
     return rec
 
 
-def run_deepxde(net_ours: MultilayerPerceptron, col, oz, ou, z_ref, u_ref, args) -> Recorder:
-    # DeepXDE's inputs are (x, t); ours (t, x): swap columns and the first layer's weights.
-    def swap(a):
-        return np.ascontiguousarray(a[:, ::-1])
+def swap(a):
+    """DeepXDE's inputs are (x, t); ours (t, x)."""
+    return np.ascontiguousarray(a[:, ::-1])
 
+
+def deepxde_model(net_ours: MultilayerPerceptron, col, oz, ou, args):
+    """DeepXDE's model of the same problem, with ``net_ours``'s weights copied in (the first
+    layer's columns swapped)."""
     dtype = {torch.float32: "float32", torch.float64: "float64"}[args.dtype]
     dde.config.set_default_float(dtype)
     geom = dde.geometry.GeometryXTime(dde.geometry.Interval(-1, 1),
@@ -125,7 +129,11 @@ def run_deepxde(net_ours: MultilayerPerceptron, col, oz, ou, z_ref, u_ref, args)
                 w = w[:, [1, 0]]
             theirs.weight.copy_(w)
             theirs.bias.copy_(ours.bias.detach())
-    model = dde.Model(data, net)
+    return dde.Model(data, net)
+
+
+def run_deepxde(net_ours: MultilayerPerceptron, col, oz, ou, z_ref, u_ref, args) -> Recorder:
+    model = deepxde_model(net_ours, col, oz, ou, args)
 
     def predict(z):
         return model.predict(swap(np.asarray(z)))[:, 0]
@@ -163,6 +171,46 @@ def run_deepxde(net_ours: MultilayerPerceptron, col, oz, ou, z_ref, u_ref, args)
     return rec
 
 
+def interleaved_steps(fresh, col, oz, ou, args) -> dict[str, list[float]]:
+    """Seconds per Adam step of each library, timed in alternating blocks of ``--block`` steps
+    (a drift of the machine's speed hits both alike), each on its own copy of the network.
+    mathdl's step is the one ``PINN.fit`` runs; DeepXDE's is the ``train_step`` its training
+    loop calls (without the loop's callbacks)."""
+    net = fresh()
+    pinn = PINN(net, burgers_residual, coefficients={"viscosity": BURGERS_VISCOSITY},
+                second=(1,))
+    adam = torch.optim.Adam(net.parameters(), lr=args.lr)
+
+    def ours() -> None:
+        adam.zero_grad(set_to_none=True)
+        value = pinn.loss(col, oz, ou)
+        value.backward()
+        adam.step()
+        float(value.detach())
+
+    steps = {"mathdl": ours}
+    if dde is not None:
+        model = deepxde_model(fresh(), col, oz, ou, args)
+        model.compile("adam", lr=args.lr)
+        state = model.train_state
+        state.set_data_train(*model.data.train_next_batch(model.batch_size))
+
+        def theirs() -> None:
+            model._train_step(state.X_train, state.y_train, state.train_aux_vars)
+
+        steps["deepxde"] = theirs
+    times: dict[str, list[float]] = {k: [] for k in steps}
+    for f in steps.values():
+        f()
+    for _ in range(args.rounds):
+        for name, f in steps.items():
+            start = time.perf_counter()
+            for _ in range(args.block):
+                f()
+            times[name].append((time.perf_counter() - start) / args.block)
+    return times
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--width", type=int, default=20)
@@ -175,6 +223,9 @@ def main() -> None:
     parser.add_argument("--every", type=int, default=100, help="record the error every N steps")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--float64", action="store_true")
+    parser.add_argument("--rounds", type=int, default=20,
+                        help="interleaved step timing: rounds of --block steps per library")
+    parser.add_argument("--block", type=int, default=10)
     args = parser.parse_args()
     args.dtype = torch.float64 if args.float64 else torch.float32
     torch.set_num_threads(args.threads)
@@ -193,6 +244,17 @@ def main() -> None:
     print(f"Burgers nu = 0.01/pi, {args.layers} x {args.width} tanh, N_u = {args.n_observed}, "
           f"N_f = {args.n_collocation}, Adam {args.adam} (lr {args.lr:g}) + L-BFGS {args.lbfgs}"
           f", {args.dtype}, {args.threads} threads", flush=True)
+    if args.rounds:
+        steps = interleaved_steps(fresh, col, oz, ou, args)
+        med = {k: statistics.median(v) for k, v in steps.items()}
+        for k, v in steps.items():
+            print(f"{k:<8} interleaved step: median {1e3 * med[k]:7.2f} ms, min "
+                  f"{1e3 * min(v):7.2f} ms ({args.rounds} rounds of {args.block})")
+        if len(med) == 2:
+            print(f"interleaved time per step, DeepXDE/mathdl: "
+                  f"{med['deepxde'] / med['mathdl']:.2f}x", flush=True)
+    if not args.adam and not args.lbfgs:
+        return
     ours = run_mathdl(fresh(), col, oz, ou, z_ref, u_ref, args)
     runs = {"mathdl": ours}
     if dde is not None:

@@ -45,6 +45,7 @@ import torch
 from torch import Tensor, nn
 
 from mathdl._validation import check_positive_int, check_real
+from mathdl.pde._taylor import taylor_derivatives
 from mathdl.pde._training import ProgressCallback, TrainingMonitor
 
 __all__ = [
@@ -164,13 +165,28 @@ class MultilayerPerceptron(nn.Module):
             h = _activation(self.activation, layer(h))[0]
         return self.layers[-1](h).squeeze(-1)
 
-    def derivatives(self, z: Tensor, second: tuple[int, ...] | None = None) -> Derivatives:
+    def derivatives(self, z: Tensor, second: tuple[int, ...] | None = None, *,
+                    fused: bool = True) -> Derivatives:
         """u, its gradient and pure second derivatives at ``z: (n, d)``, by Taylor-mode
-        propagation (products of ``(n, w)``, ``(d n, w)``, ``(k n, w)`` matrices per layer, k =
-        the number of second derivatives). ``second``: the coordinates whose second derivative
-        is needed (default all); the other columns of ``Derivatives.second`` are NaN."""
+        propagation (1 + d + k streams per layer, k = the number of second derivatives).
+        ``second``: the coordinates whose second derivative is needed (default all); the other
+        columns of ``Derivatives.second`` are NaN.
+
+        ``fused`` (default): one stacked matrix product per layer and a hand-written backward
+        pass (:mod:`mathdl.pde._taylor`), differentiable once with respect to the parameters
+        and ``z``. ``fused=False`` records the same computation on the autograd tape: slower,
+        but differentiable any number of times (Hessian-vector products of a loss)."""
         n, d = z.shape
         idx = list(range(d)) if second is None else _check_indices(second, d)
+        if fused:
+            u, grad, sec = taylor_derivatives(
+                z, self.input_scale, self.input_shift, [x.weight for x in self.layers],
+                [x.bias for x in self.layers], idx,
+                tanh=self.activation is PINNActivation.TANH)
+            if idx != list(range(d)):
+                out = torch.full((n, d), math.nan, dtype=sec.dtype, device=sec.device)
+                sec = out.index_copy(1, torch.tensor(idx, device=sec.device), sec)
+            return Derivatives(u=u, gradient=grad, second=sec)
         tanh = self.activation is PINNActivation.TANH
         h = z * self.input_scale + self.input_shift
         first = self.layers[0]
@@ -180,7 +196,7 @@ class MultilayerPerceptron(nn.Module):
         for layer in self.layers[1:]:
             # activation: sigma(z), sigma'(z) dz, sigma''(z) dz^2 + sigma'(z) d2z; for tanh
             # sigma' = 1 - a^2, sigma'' = -2 a sigma', so the last is sigma' (d2z - 2 a dz^2)
-            dzi = dz[idx] if len(idx) < d else dz
+            dzi = dz if idx == list(range(d)) else dz[idx]
             if tanh:
                 a = torch.tanh(zz)
                 s1 = 1 - a * a
@@ -292,6 +308,9 @@ class PINN:
         lbfgs_steps: L-BFGS iterations after Adam (may be 0); history 50, strong Wolfe line
             search, at most ``1.25 * lbfgs_steps`` loss evaluations, tolerances at machine
             epsilon (Raissi et al. used SciPy's L-BFGS-B with ``ftol = eps``).
+        lbfgs_tolerance: L-BFGS stops when the loss or the step changes by less than this
+            (absolute); default the dtype's machine epsilon. In float32 a loss near 1e-3 changes
+            by less than that long before it has converged: pass 0 to run all the evaluations.
         data_weight: weight of the data term (1 in Raissi et al.).
         method: :class:`DerivativeMethod` for the residual.
         second: the coordinates whose second derivatives the residual uses (default all), e.g.
@@ -310,7 +329,7 @@ class PINN:
                  coefficients: Mapping[str, float] | None = None,
                  unknowns: Mapping[str, float] | None = None,
                  adam_steps: int = 1000, adam_lr: float = 1e-3, lbfgs_steps: int = 1000,
-                 data_weight: float = 1.0,
+                 data_weight: float = 1.0, lbfgs_tolerance: float | None = None,
                  method: DerivativeMethod = DerivativeMethod.AUTO,
                  second: tuple[int, ...] | None = None) -> None:
         if not isinstance(model, nn.Module):
@@ -330,6 +349,8 @@ class PINN:
         self.adam_lr = check_real(adam_lr, "adam_lr", positive=True)
         self.lbfgs_steps = check_positive_int(lbfgs_steps, "lbfgs_steps", minimum=0)
         self.data_weight = check_real(data_weight, "data_weight", nonnegative=True)
+        self.lbfgs_tolerance = (None if lbfgs_tolerance is None else
+                                check_real(lbfgs_tolerance, "lbfgs_tolerance", nonnegative=True))
         if not isinstance(method, DerivativeMethod):
             raise ValueError(f"method: expected a DerivativeMethod, got {method!r}")
         self.method = method
@@ -390,7 +411,8 @@ class PINN:
                 history.append(float(value.detach()))
                 monitor.step(step, history[-1])
         if self.lbfgs_steps:
-            eps = torch.finfo(collocation.dtype).eps
+            eps = (torch.finfo(collocation.dtype).eps if self.lbfgs_tolerance is None
+                   else self.lbfgs_tolerance)
             lbfgs = torch.optim.LBFGS(params, lr=1.0, max_iter=self.lbfgs_steps,
                                       max_eval=max_eval, tolerance_grad=eps,
                                       tolerance_change=eps, history_size=50,

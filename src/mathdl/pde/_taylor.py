@@ -156,7 +156,8 @@ class _TaylorMLP(torch.autograd.Function):
                 break
             xin = layers[i - 1][0]
             flat = zbar.view(-1, zbar.shape[-1])
-            grads[2 * i] = flat.T @ xin.view(-1, xin.shape[-1])
+            # per-stream products summed: faster than one (w, m n) @ (m n, w) product here
+            grads[2 * i] = torch.bmm(zbar.transpose(1, 2), xin).sum(0)
             grads[2 * i + 1] = zbar[0].sum(0)
             xbar = (flat @ weights[i]).view(xin.shape)
         # the first layer: Z = h W^T + b, G_j = scale_j W[:, j] (constant in n)

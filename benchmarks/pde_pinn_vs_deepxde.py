@@ -6,9 +6,12 @@ observations and ``anchors`` for the collocation points, so both losses are
 mean |u - u_obs|^2 + mean |u_t + u u_x - nu u_xx|^2), with the same optimiser (full-batch Adam,
 then optionally L-BFGS with the same history and line search). Every ``--every`` steps the
 relative L2 error on the 100 x 256 grid of the paper's data, against the exact Cole-Hopf
-solution, is recorded (its cost excluded from the timings). Printed: seconds per step (median
-over steps), the error curve, and the time each library needs to reach the same target error
-(the larger of the two final errors), with the ratio. In the L-BFGS stage mathdl counts loss
+solution, is recorded (its cost excluded from the timings). Printed first: the time per Adam
+step of each library measured in alternating blocks (``--rounds`` x ``--block`` steps each, so
+that a drift of the machine's speed hits both alike; the most reliable ratio). Then, from the two
+training runs: seconds per step (median over steps), the error curve, and the time each
+library needs to reach the same target error (the larger of the two final errors), with the
+ratio. In the L-BFGS stage mathdl counts loss
 evaluations and DeepXDE iterations (~1.1 evaluations each), so compare times, not steps.
 Asserts nothing timed.
 

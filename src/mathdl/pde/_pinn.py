@@ -22,7 +22,8 @@ Derivatives of the network with respect to its inputs (:class:`Derivatives`: :ma
   layer maps :math:`(h, \partial_j h, \partial_{jj}h)` by
   :math:`z=Wh+b,\ \partial_j z = W\partial_j h,\ \partial_{jj}z = W\partial_{jj}h` and
   :math:`\sigma(z),\ \sigma'(z)\partial_j z,\ \sigma''(z)(\partial_j z)^2+\sigma'(z)\partial_{jj}z`
-  in one stacked matrix product: :math:`1+2d` streams, no double backward graph.
+  in one stacked matrix product: :math:`1+d+k` streams (k second derivatives requested), no
+  double backward graph; by default with the hand-written adjoint of :mod:`mathdl.pde._taylor`.
 * ``TORCH_FUNC``: any scalar network, by ``torch.func.vmap`` of ``jacrev`` (twice for the
   Hessian).
 
@@ -183,10 +184,7 @@ class MultilayerPerceptron(nn.Module):
                 z, self.input_scale, self.input_shift, [x.weight for x in self.layers],
                 [x.bias for x in self.layers], idx,
                 tanh=self.activation is PINNActivation.TANH)
-            if idx != list(range(d)):
-                out = torch.full((n, d), math.nan, dtype=sec.dtype, device=sec.device)
-                sec = out.index_copy(1, torch.tensor(idx, device=sec.device), sec)
-            return Derivatives(u=u, gradient=grad, second=sec)
+            return Derivatives(u=u, gradient=grad, second=_second_columns(sec, idx, d))
         tanh = self.activation is PINNActivation.TANH
         h = z * self.input_scale + self.input_shift
         first = self.layers[0]
@@ -213,9 +211,16 @@ class MultilayerPerceptron(nn.Module):
             zz = torch.addmm(layer.bias, h, wt)
             dz = (g.reshape(-1, g.shape[-1]) @ wt).reshape(d, n, w)
             d2z = (s.reshape(-1, s.shape[-1]) @ wt).reshape(len(idx), n, w)
-        out = torch.full((n, d), math.nan, dtype=zz.dtype, device=zz.device)
-        out = out.index_copy(1, torch.tensor(idx, device=zz.device), d2z[..., 0].T)
-        return Derivatives(u=zz[:, 0], gradient=dz[..., 0].T, second=out)
+        return Derivatives(u=zz[:, 0], gradient=dz[..., 0].T,
+                           second=_second_columns(d2z[..., 0].T, idx, d))
+
+
+def _second_columns(values: Tensor, idx: list[int], d: int) -> Tensor:
+    """``(n, k)`` second derivatives in the coordinates ``idx`` -> ``(n, d)``, NaN elsewhere."""
+    if idx == list(range(d)):
+        return values
+    out = torch.full((values.shape[0], d), math.nan, dtype=values.dtype, device=values.device)
+    return out.index_copy(1, torch.tensor(idx, device=values.device), values)
 
 
 def _check_indices(second: object, d: int) -> list[int]:

@@ -40,16 +40,18 @@ __all__ = ["taylor_derivatives"]
 
 
 def _activation_forward(tanh: bool, z0: Tensor, zg: Tensor, zs: Tensor | None,
-                        idx: list[int], out: Tensor) -> tuple[Tensor, list[Tensor]]:
+                        idx: tuple[int, ...], out: Tensor, one: Tensor
+                        ) -> tuple[Tensor, list[Tensor]]:
     """Write sigma(z0), sigma' G_j, sigma' S_i + sigma'' G_i^2 into ``out`` (m, n, w); return
     sigma' and the G_i^2. ``zg`` is (d, n, w), or (d, 1, w) at the first layer (where ``zs`` is
-    None). Every operation is on one (n, w) stream: a stream stays in cache, a stack does not."""
+    None); ``one``: a scalar 1 on the device. Every operation is on one (n, w) stream: a stream
+    stays in cache, a stack does not."""
     d = zg.shape[0]
     a = out[0]
     gi2 = [zg[i].square() for i in idx]
     if tanh:
         torch.tanh(z0, out=a)
-        s1 = torch.addcmul(_ONE.to(a), a, a, value=-1.0)
+        s1 = torch.addcmul(one, a, a, value=-1.0)
         for r, g2 in enumerate(gi2):                       # s1 (S - 2 a G^2)
             t = (g2 * a).mul_(-2.0) if zs is None else torch.addcmul(zs[r], g2, a, value=-2.0)
             torch.mul(s1, t, out=out[1 + d + r])
@@ -68,7 +70,7 @@ def _activation_forward(tanh: bool, z0: Tensor, zg: Tensor, zs: Tensor | None,
 
 
 def _activation_backward(tanh: bool, xbar: Tensor, a: Tensor, s1: Tensor, zg: Tensor,
-                         zs: Tensor | None, gi2: list[Tensor], idx: list[int]) -> Tensor:
+                         zs: Tensor | None, gi2: list[Tensor], idx: tuple[int, ...]) -> Tensor:
     """The adjoint of :func:`_activation_forward` (module docstring): ``xbar`` (m, n, w) at the
     outputs -> the gradient (m, n, w) at the pre-activations (streams in the same order)."""
     d, k = zg.shape[0], len(idx)
@@ -101,9 +103,6 @@ def _activation_backward(tanh: bool, xbar: Tensor, a: Tensor, s1: Tensor, zg: Te
     return zbar
 
 
-_ONE = torch.ones(())
-
-
 class _TaylorMLP(torch.autograd.Function):
     @staticmethod
     def forward(ctx, z: Tensor, scale: Tensor, shift: Tensor, idx: tuple[int, ...],
@@ -118,9 +117,10 @@ class _TaylorMLP(torch.autograd.Function):
         zg = (w1.T * scale[:, None])[:, None, :]                  # (d, 1, w): no n
         zs = None
         layers = []                                               # per hidden layer
+        one = torch.ones((), dtype=z0.dtype, device=z0.device)
         for weight, bias in zip(weights[1:], biases[1:], strict=True):
             x = torch.empty((m,) + z0.shape, dtype=z0.dtype, device=z0.device)
-            s1, gi2 = _activation_forward(tanh, z0, zg, zs, idx, x)
+            s1, gi2 = _activation_forward(tanh, z0, zg, zs, idx, x, one)
             layers.append((x, s1, zg, zs, gi2))
             zz = (x.view(-1, x.shape[-1]) @ weight.T).view(m, n, weight.shape[0])
             zz[0] += bias

@@ -22,8 +22,9 @@ activation's outputs, :math:`P=\sum_{\text{streams }s\ge1}\bar X_s Z_s` and
 
 with :math:`\sigma'=1-a^2,\ \sigma''=-2a\sigma',\ \sigma'''=\sigma'(6a^2-2)` for
 :math:`a=\tanh Z`, and :math:`\sigma'=\cos,\ \sigma''=-\sin,\ \sigma'''=-\cos` for sine. Compared
-with recording the same forward pass on the autograd tape, this halves the passes over memory and
-removes the per-operation overhead (the PINN benchmark's step is dominated by both).
+with recording the same forward pass on the autograd tape, this makes fewer passes over memory
+and has no autograd bookkeeping: a training step of the Burgers PINN (8 x 20 tanh, 10,000
+points, float32, 2 CPU threads) took 21 ms against 34 ms.
 
 Only first derivatives with respect to the parameters (and to ``z``) are provided: the function
 is once-differentiable, so Hessian-vector products of a loss built on it raise; use the autograd
